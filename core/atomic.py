@@ -1,0 +1,73 @@
+"""Atomic file writes: a reader (or a crash) never sees a half-written output file.
+
+Every file the tool produces goes through here: temp file in the same folder, fsync, rename.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterator
+
+from core.errors import UserError
+
+
+def ensure_writable_dir(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and check that we may write into it."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create output folder {path}: {exc.strerror or exc}") from exc
+    if not path.is_dir():
+        raise UserError(f"output path {path} exists and is not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"output folder {path} is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
+    """Open a temporary sibling of ``path``; on clean exit fsync and rename it over ``path``.
+
+    On an exception (Ctrl-C included) the temporary file is removed and ``path`` is untouched.
+    """
+    target = Path(path)
+    ensure_writable_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        if "b" in mode:
+            handle = os.fdopen(fd, mode)
+        else:
+            handle = os.fdopen(fd, mode, encoding=encoding or "utf-8", newline="")
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_open(path, "w") as handle:
+        handle.write(text)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not supported on every platform/filesystem.
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
