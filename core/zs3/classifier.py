@@ -1,0 +1,224 @@
+"""Retraining the final 1×1 classifier on real seen features plus generated unseen features.
+
+Only this layer is retrained in ZS3Net. The session refits it on every class-list change, so it must
+be fast on a laptop CPU: we fit a class-balanced multinomial logistic regression with full-batch
+L-BFGS on a per-class-capped subsample of standardised features, then fold the standardisation back
+into an ordinary ``nn.Linear`` that applies to raw features.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from core.errors import CancelledError, UserError
+
+log = logging.getLogger(__name__)
+
+IGNORE = 255
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class ClassifierTrainConfig:
+    """Options of the classifier fit.
+
+    ``max_iter`` L-BFGS iterations (full batch); ``lr`` its step length (1 = the quasi-Newton step). ``weight_decay`` is the L2 penalty on the weights
+    (in standardised feature space). ``balanced`` weights each class's loss by the inverse of its row
+    count, so a rare class weighs as much as a frequent one. ``max_per_class`` caps the rows used per
+    class (random subsample, seeded) and bounds the cost whatever the number of labelled pixels.
+    """
+
+    max_iter: int = 60
+    lr: float = 1.0
+    weight_decay: float = 5e-4
+    balanced: bool = True
+    max_per_class: int | None = 1500
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _balanced_subsample(labels: Tensor, num_classes: int, cap: int | None, gen: torch.Generator) -> Tensor:
+    """Indices of at most ``cap`` random rows per class (all rows of smaller classes)."""
+    if cap is None:
+        return torch.arange(labels.shape[0], device=labels.device)
+    # Random key per row, sort by (class, key), keep the first ``cap`` of each class: no Python loop.
+    keys = torch.rand(labels.shape[0], generator=gen, device=labels.device)
+    order = torch.argsort(labels.double() * 2.0 + keys.double())
+    sorted_labels = labels[order]
+    counts = torch.bincount(sorted_labels, minlength=num_classes)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(labels.shape[0], device=labels.device) - starts[sorted_labels]
+    return order[rank < cap]
+
+
+def train_classifier(
+    features: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    config: ClassifierTrainConfig | None = None,
+    init: nn.Linear | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> nn.Linear:
+    """Fit ``nn.Linear(F, num_classes)`` on ``features`` (N,F) / ``labels`` (N,); 255 rows ignored.
+
+    ``init`` (same shape) warm-starts the fit. The result lives on the device of ``features``.
+    """
+    config = config or ClassifierTrainConfig()
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("classifier training cancelled")
+    if features.dim() != 2 or labels.dim() != 1 or features.shape[0] != labels.shape[0]:
+        raise ValueError(f"features (N,F) and labels (N,) expected, got {tuple(features.shape)}, {tuple(labels.shape)}")
+    device = features.device
+    labels = labels.to(device=device, dtype=torch.long)
+    keep = (labels != IGNORE) & (labels >= 0) & (labels < num_classes)
+    if not bool(keep.any()):
+        raise UserError("no labelled features to train the classifier on: label some pixels first")
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(config.seed))
+    x_all = features[keep]
+    y_all = labels[keep]
+    sel = _balanced_subsample(y_all, num_classes, config.max_per_class, gen)
+    x = x_all[sel].float()
+    y = y_all[sel]
+
+    mean = x.mean(0)
+    std = x.std(0, unbiased=False).clamp_min(1e-3)
+    xs = (x - mean) / std
+    counts = torch.bincount(y, minlength=num_classes).float()
+    if config.balanced:
+        present = counts > 0
+        weight = torch.zeros(num_classes, device=device)
+        weight[present] = counts[present].sum() / (present.sum() * counts[present])
+    else:
+        weight = None
+
+    dim = x.shape[1]
+    w0 = torch.zeros(num_classes, dim, device=device)
+    b0 = torch.zeros(num_classes, device=device)
+    if init is not None:
+        if init.weight.shape != (num_classes, dim):
+            raise ValueError(f"init classifier has shape {tuple(init.weight.shape)}, expected {(num_classes, dim)}")
+        with torch.no_grad():
+            wi = init.weight.detach().to(device).float()
+            bi = init.bias.detach().to(device).float() if init.bias is not None else torch.zeros_like(b0)
+            w0 = wi * std  # the same function of standardised inputs
+            b0 = bi + wi @ mean
+    row_w = weight[y] if weight is not None else torch.ones(y.shape[0], device=device)
+    row_w = row_w / row_w.sum()
+    onehot = F.one_hot(y, num_classes).float()
+    wd = float(config.weight_decay)
+
+    def loss_and_grad(theta: Tensor) -> tuple[float, Tensor]:
+        """Weighted cross-entropy + L2, with its analytic gradient (no autograd graph needed)."""
+        w = theta[: num_classes * dim].view(num_classes, dim)
+        b = theta[num_classes * dim:]
+        logits = torch.addmm(b, xs, w.t())
+        logp = torch.log_softmax(logits, dim=1)
+        loss = -(row_w * (logp * onehot).sum(1)).sum() + 0.5 * wd * (w * w).sum()
+        d_logits = (logp.exp() - onehot) * row_w[:, None]
+        grad_w = d_logits.t() @ xs + wd * w
+        grad_b = d_logits.sum(0)
+        return float(loss), torch.cat([grad_w.reshape(-1), grad_b])
+
+    def on_iter(it: int, loss: float) -> None:
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("classifier training cancelled")
+        if progress is not None and (it % 10 == 0):
+            progress(min(1.0, it / max(1, config.max_iter)), f"classifier fit, loss {loss:.4f}")
+
+    with torch.no_grad():
+        theta, loss, iters = lbfgs_minimize(loss_and_grad, torch.cat([w0.reshape(-1), b0]),
+                                            max_iter=int(config.max_iter), step=float(config.lr), callback=on_iter)
+    log.debug("classifier fit: %d rows, %d iterations, final loss %.5f", x.shape[0], iters, loss)
+    if progress is not None:
+        progress(1.0, "classifier fit done")
+    w = theta[: num_classes * dim].view(num_classes, dim)
+    b = theta[num_classes * dim:]
+
+    out = nn.Linear(dim, num_classes).to(device)
+    with torch.no_grad():
+        w_raw = w / std
+        out.weight.copy_(w_raw)
+        out.bias.copy_(b - w_raw @ mean)
+    return out
+
+
+def lbfgs_minimize(
+    fun: Callable[[Tensor], tuple[float, Tensor]],
+    x0: Tensor,
+    max_iter: int = 60,
+    history: int = 10,
+    step: float = 1.0,
+    tol: float = 1e-7,
+    callback: Callable[[int, float], None] | None = None,
+) -> tuple[Tensor, float, int]:
+    """Minimise a smooth function with L-BFGS (two-loop recursion, Armijo backtracking).
+
+    Written out here instead of using ``torch.optim.LBFGS`` because constructing any
+    ``torch.optim`` optimizer imports ``torch._dynamo``, which costs seconds on the first refit of
+    a session; this loop needs nothing but tensor arithmetic. Returns (x, f(x), iterations).
+    """
+    x = x0.clone()
+    f, g = fun(x)
+    pairs: list[tuple[Tensor, Tensor, float]] = []
+    it = 0
+    for it in range(1, max_iter + 1):
+        q = g.clone()
+        alphas = []
+        for s, y, rho in reversed(pairs):
+            a = rho * torch.dot(s, q)
+            q -= a * y
+            alphas.append(a)
+        if pairs:
+            s, y, _ = pairs[-1]
+            q *= torch.dot(s, y) / torch.dot(y, y)
+            t = step
+        else:
+            t = step * min(1.0, 1.0 / max(float(g.abs().sum()), 1e-12))
+        for (s, y, rho), a in zip(pairs, reversed(alphas)):
+            q += s * (a - rho * torch.dot(y, q))
+        direction = -q
+        slope = float(torch.dot(g, direction))
+        if slope > -1e-12:
+            break
+        for _ in range(20):  # backtracking until sufficient decrease
+            x_new = x + t * direction
+            f_new, g_new = fun(x_new)
+            if f_new <= f + 1e-4 * t * slope:
+                break
+            t *= 0.5
+        else:
+            break
+        s_vec, y_vec = x_new - x, g_new - g
+        sy = float(torch.dot(s_vec, y_vec))
+        if sy > 1e-10:
+            pairs.append((s_vec, y_vec, 1.0 / sy))
+            if len(pairs) > history:
+                pairs.pop(0)
+        converged = abs(f - f_new) <= tol * max(1.0, abs(f))
+        x, f, g = x_new, f_new, g_new
+        if callback is not None:
+            callback(it, f)
+        if converged or float(g.abs().max()) < 1e-6:
+            break
+    return x, f, it
+
+
+def linear_to_conv1x1(linear: nn.Linear) -> nn.Conv2d:
+    """The same classifier as a 1×1 convolution (how DeepLab applies it to a feature map)."""
+    conv = nn.Conv2d(linear.in_features, linear.out_features, kernel_size=1, bias=linear.bias is not None)
+    conv = conv.to(linear.weight.device)
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight.view(linear.out_features, linear.in_features, 1, 1))
+        if linear.bias is not None:
+            conv.bias.copy_(linear.bias)
+    return conv

@@ -1,0 +1,113 @@
+"""Classifier retraining: accuracy, class balance, 255 rows, warm start, conv form."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from core.errors import CancelledError, UserError
+from core.zs3.classifier import ClassifierTrainConfig, linear_to_conv1x1, train_classifier
+
+
+def test_separable_features_are_classified(clusters):
+    feats, labels, _ = clusters(4, 300, 16, spread=0.3, seed=0)
+    lin = train_classifier(feats, labels, 4)
+    assert isinstance(lin, torch.nn.Linear) and lin.weight.shape == (4, 16)
+    feats_test, labels_test, _ = clusters(4, 100, 16, spread=0.3, seed=0)
+    acc = (lin(feats_test).argmax(1) == labels_test).float().mean().item()
+    assert acc > 0.97
+
+
+def _imbalanced(clusters):
+    # Overlapping classes; class 2 is 60x rarer. Unbalanced fitting sacrifices it.
+    feats, labels, means = clusters(3, 3000, 8, spread=0.6, seed=1, scale=1.5)
+    keep = (labels != 2) | (torch.arange(labels.shape[0]) % 3000 < 50)
+    return feats[keep], labels[keep], means
+
+
+def _recall(lin, feats, labels, c):
+    m = labels == c
+    return (lin(feats[m]).argmax(1) == c).float().mean().item()
+
+
+def test_rare_class_keeps_recall_when_balanced(clusters):
+    feats, labels, means = _imbalanced(clusters)
+    g = torch.Generator().manual_seed(7)
+    test_labels = torch.arange(3).repeat_interleave(400)
+    test_feats = (means[test_labels] + 0.6 * torch.randn(1200, 8, generator=g)).clamp_min(0)
+    cfg = ClassifierTrainConfig(max_per_class=None)
+    balanced = train_classifier(feats, labels, 3, cfg)
+    unbalanced = train_classifier(feats, labels, 3, ClassifierTrainConfig(max_per_class=None, balanced=False))
+    rb = _recall(balanced, test_feats, test_labels, 2)
+    ru = _recall(unbalanced, test_feats, test_labels, 2)
+    assert rb > 0.6
+    assert rb > ru + 0.1
+
+
+def test_per_class_cap_still_balanced(clusters):
+    feats, labels, _ = _imbalanced(clusters)
+    lin = train_classifier(feats, labels, 3, ClassifierTrainConfig(max_per_class=200))
+    assert _recall(lin, feats, labels, 2) > 0.6
+
+
+def test_rows_labelled_255_are_ignored(clusters):
+    feats, labels, _ = clusters(3, 200, 8, spread=0.3, seed=2)
+    junk = torch.full((300, 8), 50.0)
+    a = train_classifier(feats, labels, 3, ClassifierTrainConfig(max_per_class=None))
+    b = train_classifier(torch.cat([feats, junk]), torch.cat([labels, torch.full((300,), 255)]), 3,
+                         ClassifierTrainConfig(max_per_class=None))
+    assert torch.allclose(a.weight, b.weight, atol=1e-4)
+    assert torch.allclose(a.bias, b.bias, atol=1e-4)
+
+
+def test_warm_start_from_a_good_classifier_stays_good(clusters):
+    feats, labels, _ = clusters(3, 200, 8, spread=0.3, seed=3)
+    first = train_classifier(feats, labels, 3)
+    again = train_classifier(feats, labels, 3, ClassifierTrainConfig(max_iter=1), init=first)
+    assert (again(feats).argmax(1) == labels).float().mean() > 0.97
+    with pytest.raises(ValueError):
+        train_classifier(feats, labels, 4, init=first)
+
+
+def test_conv_form_matches_linear(clusters):
+    feats, labels, _ = clusters(3, 50, 8, seed=4)
+    lin = train_classifier(feats, labels, 3)
+    conv = linear_to_conv1x1(lin)
+    fmap = feats[:12].T.reshape(1, 8, 3, 4)
+    out = conv(fmap).reshape(3, 12).T
+    assert torch.allclose(out, lin(feats[:12]), atol=1e-5)
+
+
+def test_progress_cancel_and_errors(clusters):
+    feats, labels, _ = clusters(3, 50, 8, seed=5)
+    seen = []
+    train_classifier(feats, labels, 3, progress=lambda f, m: seen.append(f))
+    assert seen and seen[-1] == 1.0
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(CancelledError):
+        train_classifier(feats, labels, 3, cancel=ev)
+    with pytest.raises(UserError):
+        train_classifier(feats, torch.full_like(labels, 255), 3)
+
+
+def test_lbfgs_minimises_a_quadratic_and_cross_entropy_gradient_is_right(clusters):
+    from core.zs3.classifier import lbfgs_minimize
+
+    a = torch.tensor([[3.0, 1.0], [1.0, 2.0]])
+    target = torch.tensor([1.0, -2.0])
+
+    def quad(x):
+        r = x - target
+        return float(0.5 * r @ a @ r), a @ r
+
+    x, f, _ = lbfgs_minimize(quad, torch.zeros(2), max_iter=50)
+    assert torch.allclose(x, target, atol=1e-4) and f < 1e-8
+    # The fitted classifier is a minimum of the weighted loss: autograd's gradient there is ~0.
+    feats, labels, _ = clusters(3, 100, 5, spread=1.0, seed=6, scale=1.0)
+    cfg = ClassifierTrainConfig(max_iter=200, weight_decay=0.0, balanced=False, max_per_class=None)
+    lin = train_classifier(feats, labels, 3, cfg)
+    loss = torch.nn.functional.cross_entropy(lin(feats), labels)
+    grads = torch.autograd.grad(loss, [lin.weight, lin.bias])
+    assert max(g.abs().max().item() for g in grads) < 1e-3
