@@ -13,6 +13,17 @@ from typing import IO, Iterator
 from core.errors import UserError
 
 
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once at import, before any worker thread exists.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of new output files: what a plain open() would give (mkstemp alone would make them 0600).
+_NEW_FILE_MODE = 0o666 & ~_read_umask()
+
+
 def ensure_writable_dir(folder: str | os.PathLike) -> Path:
     """Create ``folder`` if needed and check that we may write into it."""
     path = Path(folder)
@@ -37,6 +48,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
     ensure_writable_dir(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        try:
+            mode_bits = target.stat().st_mode & 0o7777  # replacing a file keeps its permissions
+        except FileNotFoundError:
+            mode_bits = _NEW_FILE_MODE
+        os.chmod(tmp, mode_bits)
         if "b" in mode:
             handle = os.fdopen(fd, mode)
         else:
