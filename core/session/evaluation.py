@@ -1,0 +1,203 @@
+"""How good is the offline default model? Per-class IoU on a small labelled folder, three settings.
+
+Settings (each class's IoU over the whole folder, ``core.metrics.ConfusionMatrix``):
+
+- ``seen``: labels on *other* images only (leave-one-image-out). The labels of ``unseen_names`` are
+  removed from the training images, so those classes stay unseen; a class that occurs in one image
+  only is unseen in its own fold as well.
+- ``seen_objects``: as ``seen`` but without the background labels of the other images: what a
+  shipped bank of object pixels (``resources/default_model/bank.npz``) brings to new photos.
+- ``unseen``: no labels at all: every class is learnt from its name (ImageNet prior + GMMN).
+- ``self_train``: no labels, then one round of self-training over the folder.
+
+Baselines, for the comparison the defaults were chosen by:
+
+- ``seen_gmmn_only``: the ``seen`` setting without the ImageNet prior (pure ZS3Net: real features
+  for labelled classes, GMMN features for the others).
+- ``conse_direct``: the ImageNet prior alone, upsampled from stride 32 (arg-max of the class scores,
+  background where no class passes the thresholds) — the simplest zero-label model.
+
+The folder: ``JPEGImages/``, ``SegmentationClass/*.png`` (palette PNGs) and ``class_names.txt``
+(background first); ``resources/eval`` ships one.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
+SETTINGS = ("seen", "seen_objects", "unseen", "self_train", "seen_gmmn_only", "conse_direct")
+
+
+def load_folder(folder) -> tuple[list[str], list[tuple[Path, np.ndarray]]]:
+    """(class names, [(image path, label map)]) of a VOC-style folder."""
+    from core.images import list_images
+    from core.masks import read_class_names, read_label_png
+
+    folder = Path(folder)
+    if not (folder / "class_names.txt").is_file():
+        raise UserError(f"{folder} is not an evaluation folder (no class_names.txt)")
+    names = read_class_names(folder / "class_names.txt")
+    images = {p.stem: p for p in list_images([folder / "JPEGImages"])}
+    items = []
+    for png in sorted((folder / "SegmentationClass").glob("*.png")):
+        if png.stem in images:
+            items.append((images[png.stem], read_label_png(png)))
+    if not items:
+        raise UserError(f"no image/mask pairs in {folder}")
+    return names, items
+
+
+def _present_classes(names, items) -> list[str]:
+    present = set()
+    for _, mask in items:
+        present.update(int(v) for v in np.unique(mask) if v != 255)
+    return [names[i] for i in sorted(present) if i != 0]
+
+
+def _remap(mask: np.ndarray, src_names: Sequence[str], dst_names: Sequence[str]) -> np.ndarray:
+    lut = np.full(256, 255, np.uint8)
+    index = {n: i for i, n in enumerate(dst_names)}
+    for i, n in enumerate(src_names):
+        if n in index:
+            lut[i] = index[n]
+    return lut[mask]
+
+
+def conse_direct(session, image) -> np.ndarray:
+    """The simplest zero-label model: ImageNet prior scores upsampled, arg-max or background."""
+    prior = session._prior_model()
+    cfg = session.config.prior
+    feats = session.features(image)
+    relevance = prior.relevance(session._class_vectors[1:], cfg, session.classes[1:])
+    scores = prior.scores(feats.imagenet_logits, relevance, cfg)
+    scores = F.interpolate(scores[None], size=feats.image_size, mode="bilinear", align_corners=False)[0]
+    best, arg = scores.max(0)
+    peak = scores.flatten(1).max(1).values
+    ok = (peak >= cfg.presence)[arg] & (best >= cfg.fg_relative * peak[arg])
+    out = torch.zeros(best.shape, dtype=torch.long)
+    out[ok] = arg[ok] + 1
+    return out.numpy().astype(np.uint8)
+
+
+def evaluate_default(
+    dataset_or_folder=DEFAULT_EVAL,
+    unseen_names: Sequence[str] = (),
+    json_path=None,
+    settings: Sequence[str] = SETTINGS,
+    model: str = "default",
+    device: str = "auto",
+    embeddings: str = "default",
+    config=None,
+    progress=None,
+) -> dict:
+    """Scores of the default model on a labelled folder: ``{setting: {"per_class": {...}, "seen_miou", ...}}``."""
+    from dataclasses import replace
+
+    from core.atomic import atomic_write_text
+    from core.metrics import ConfusionMatrix
+    from core.session import PriorConfig, Session, SessionConfig
+
+    src_names, items = load_folder(dataset_or_folder)
+    classes = ["background", *_present_classes(src_names, items)]
+    unknown = [n for n in unseen_names if n not in classes]
+    if unknown:
+        raise UserError(f"unseen class {unknown[0]!r} does not occur in the evaluation folder")
+    gts = [(path, _remap(mask, src_names, classes)) for path, mask in items]
+    base_cfg = config or SessionConfig()
+    session = Session(model=model, device=device, embeddings=embeddings, config=base_cfg)
+    session.add_images([p for p, _ in gts])
+    session.set_classes(classes)
+    results: dict = {"classes": classes, "images": [p.name for p, _ in gts], "unseen_names": list(unseen_names)}
+    unseen_ids_fixed = [classes.index(n) for n in unseen_names]
+
+    def finish(name, cm, seen_ids, unseen_ids, seconds):
+        sc = cm.scores(seen_ids, unseen_ids)
+        results[name] = {
+            "per_class": {c: sc["iou"][i] for i, c in enumerate(classes)},
+            "seen_ids": sc["seen_ids"], "unseen_ids": sc["unseen_ids"],
+            "seen_miou": sc["seen"]["miou"], "unseen_miou": sc["unseen"]["miou"], "miou": sc["all"]["miou"],
+            "hiou": sc["hiou"], "seconds": round(seconds, 1),
+        }
+        log.info("%s: mIoU %.3f", name, sc["all"]["miou"])
+
+    for setting in settings:
+        t0 = time.perf_counter()
+        cm = ConfusionMatrix(len(classes))
+        if setting in ("seen", "seen_objects", "seen_gmmn_only"):
+            session.config = base_cfg if setting != "seen_gmmn_only" else replace(base_cfg, prior=PriorConfig(enabled=False))
+            unseen_union: set = set()
+            for i, (path, gt) in enumerate(gts):
+                session.clear_labels()
+                for j, (other, mask) in enumerate(gts):
+                    if j != i:
+                        m = mask.copy()
+                        for u in unseen_ids_fixed:
+                            m[m == u] = 255
+                        if setting == "seen_objects":
+                            m[m == 0] = 255
+                        session.add_labels(other, m, source="eval")
+                status = session.class_status()
+                unseen_union.update(s.index for s in status if not s.seen)
+                cm.update(session.predict(path).labels, gt)
+            seen_ids = [i for i in range(len(classes)) if i not in unseen_union]
+            finish(setting, cm, seen_ids, sorted(unseen_union), time.perf_counter() - t0)
+        elif setting in ("unseen", "self_train"):
+            session.config = base_cfg
+            session.clear_labels()
+            session._pseudo.clear()
+            session._version += 1
+            if setting == "self_train":
+                session.self_train()
+            for path, gt in gts:
+                cm.update(session.predict(path).labels, gt)
+            finish(setting, cm, [0], list(range(1, len(classes))), time.perf_counter() - t0)
+        elif setting == "conse_direct":
+            session.config = base_cfg
+            for path, gt in gts:
+                cm.update(conse_direct(session, path), gt)
+            finish(setting, cm, [0], list(range(1, len(classes))), time.perf_counter() - t0)
+        else:
+            raise UserError(f"unknown evaluation setting {setting!r}; choose from {', '.join(SETTINGS)}")
+        if progress:
+            progress((settings.index(setting) + 1) / len(settings), f"evaluated {setting}")
+    session.config = base_cfg
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(results, indent=1, default=float))
+    return results
+
+
+def format_results(results: dict) -> str:
+    """Markdown table: per-class IoU (%) for every setting evaluated."""
+    settings = [s for s in SETTINGS if s in results]
+    head = "| class | " + " | ".join(settings) + " |"
+    lines = [head, "|" + " --- |" * (len(settings) + 1)]
+
+    def pct(v):
+        return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}"
+
+    for c in results["classes"]:
+        lines.append(f"| {c} | " + " | ".join(pct(results[s]["per_class"][c]) for s in settings) + " |")
+    for key in ("seen_miou", "unseen_miou", "miou"):
+        lines.append(f"| **{key}** | " + " | ".join(pct(results[s][key]) for s in settings) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m core.session.evaluation [folder] [json]
+    import sys
+
+    logging.basicConfig(level=logging.INFO)
+    res = evaluate_default(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_EVAL,
+                           json_path=sys.argv[2] if len(sys.argv) > 2 else None)
+    print(format_results(res))

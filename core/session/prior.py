@@ -1,0 +1,167 @@
+"""Zero-label knowledge of the default model: ImageNet scores mapped to the user's class names.
+
+The EfficientNet-Lite2 classifier applied at every position of its last feature map gives
+p(ImageNet class k | pixel) over 1,000 named classes. A user class c gets the probability mass of
+the ImageNet classes whose names embed close to its own (ConSE-style):
+
+    s_c(pixel) = sum_k p_k(pixel) * r_ck,   r_ck = exp((cos(e_c, e_k) - 1) / T)
+
+``r`` is 1 for an identical name and falls quickly with the cosine (GloVe 50-d puts related words
+at 0.8–0.9, so T is small). Confident pixels become real training features for classes the user
+has not labelled; pixels where no named class has mass become background (measured in
+``core.session.evaluation``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+#: Everyday class names whose ImageNet counterparts the word vectors do not reach (ImageNet has no
+#: "person" class, but people wear its clothes). A user class whose name (or its last word) is a
+#: key gets full relevance for these ImageNet classes, on top of the embedding similarity.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "person": ("suit", "jersey", "lab coat", "trench coat", "fur coat", "academic gown", "gown", "military uniform",
+               "scuba diver", "groom", "ballplayer", "sweatshirt", "cardigan", "apron", "bow tie", "Windsor tie",
+               "bolo tie", "bikini", "maillot", "swimming trunks", "jean", "kimono", "poncho", "vestment", "wig",
+               "cowboy hat", "sombrero", "ski mask", "mask", "oxygen mask", "crash helmet", "football helmet",
+               "bulletproof vest", "stole", "abaya", "cloak", "miniskirt", "hoopskirt", "overskirt", "pajama",
+               "brassiere", "sunglasses", "sunglass", "mortarboard", "bonnet", "hair spray", "lipstick"),
+    "chair": ("barber chair", "folding chair", "rocking chair", "throne"),
+    "sofa": ("studio couch",),
+    "couch": ("studio couch",),
+    "table": ("dining table", "desk", "pool table"),
+    "diningtable": ("dining table",),
+    "tvmonitor": ("television", "monitor", "screen", "home theater"),
+    "tv": ("television", "monitor", "screen", "home theater"),
+    "television": ("television", "monitor", "screen", "home theater"),
+    "pottedplant": ("pot",),
+    "plant": ("pot",),
+    "car": ("sports car", "convertible", "cab", "beach wagon", "jeep", "limousine", "minivan", "Model T",
+            "racer", "police van", "passenger car", "car wheel", "grille"),
+    "bus": ("school bus", "trolleybus", "minibus"),
+    "aeroplane": ("airliner", "warplane", "wing", "airship"),
+    "airplane": ("airliner", "warplane", "wing", "airship"),
+    "bicycle": ("mountain bike", "bicycle-built-for-two", "tricycle", "unicycle"),
+    "motorbike": ("moped", "motor scooter"),
+    "boat": ("fireboat", "lifeboat", "speedboat", "canoe", "gondola", "yawl", "catamaran", "trimaran",
+             "container ship", "liner", "schooner", "pirate", "wreck"),
+    "train": ("bullet train", "electric locomotive", "steam locomotive", "passenger car", "freight car", "streetcar"),
+    "rocket": ("missile", "space shuttle", "projectile"),
+    "cup": ("coffee mug", "espresso", "cup", "measuring cup"),
+    "mug": ("coffee mug",),
+    "bottle": ("beer bottle", "pill bottle", "pop bottle", "water bottle", "wine bottle", "whiskey jug"),
+    "bird": ("cock", "hen", "ostrich", "goldfinch", "robin", "jay", "magpie", "chickadee", "bald eagle", "kite",
+             "pelican", "king penguin", "albatross", "goose", "drake", "flamingo", "peacock", "macaw", "toucan"),
+    "horse": ("sorrel", "zebra"),
+    "cow": ("ox", "water buffalo", "bison"),
+    "sheep": ("ram", "bighorn"),
+}
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """Thresholds of the ConSE prior, chosen on the evaluation set (see evaluation.py)."""
+
+    temperature: float = 0.04
+    phrase_discount: float = 0.05
+    top_k: int = 50
+    presence: float = 0.1  # a class counts in an image when its best pixel scores this much
+    fg_relative: float = 0.2  # pixels at >= this fraction of the class's best score (and arg-max) -> c
+    bg_threshold: float = 0.01  # every s_c below this -> pseudo-label background
+    aliases: bool = True
+    enabled: bool = True
+
+
+_SHARED: dict = {}
+_SHARED_LOCK = threading.Lock()
+
+
+class ImageNetPrior:
+    """Relevance matrix between the user's classes and ImageNet classes, per embedder."""
+
+    @classmethod
+    def for_embedder(cls, embedder, imagenet_names: list[str]) -> "ImageNetPrior":
+        """One instance per word-vector source and process: embedding 2,000 names takes seconds.
+
+        Read-only after construction, so sharing it between sessions and threads is safe.
+        """
+        key = (getattr(embedder, "name", id(embedder)), len(imagenet_names))
+        with _SHARED_LOCK:
+            prior = _SHARED.get(key)
+            if prior is None:
+                prior = _SHARED[key] = cls(embedder, imagenet_names)
+            return prior
+
+    def __init__(self, embedder, imagenet_names: list[str]):
+        self.embedder = embedder
+        # Two vectors per ImageNet class: the whole phrase ("Egyptian cat") and its head noun
+        # ("cat"), because averaged phrases drift away from the noun a user types.
+        phrase = np.zeros((len(imagenet_names), embedder.dim), dtype=np.float32)
+        head = np.zeros_like(phrase)
+        known = np.zeros(len(imagenet_names), dtype=bool)
+        for i, name in enumerate(imagenet_names):
+            words = name.replace("-", " ").split()
+            for target, text in ((phrase, name), (head, words[-1] if words else name)):
+                try:
+                    target[i] = embedder.embed(text)
+                    known[i] = True
+                except Exception:  # a rare ImageNet name outside the vocabulary: it simply never votes
+                    continue
+        self.vectors = torch.from_numpy(phrase)
+        self.head_vectors = torch.from_numpy(head)
+        self.known = torch.from_numpy(known)
+        self.names = imagenet_names
+        self._index = {n: i for i, n in enumerate(imagenet_names)}
+        self.class_names: list[str] | None = None
+
+    def alias_mask(self, class_names) -> torch.Tensor:
+        """(C, 1000) 1 where an ImageNet class is a listed alias of the user's class name."""
+        out = torch.zeros(len(class_names), len(self.names))
+        for c, name in enumerate(class_names):
+            key = name.split(":")[0].strip().lower()
+            for k in (key, key.replace(" ", ""), key.split()[-1] if key.split() else key):
+                for alias in ALIASES.get(k, ()):
+                    if alias in self._index:
+                        out[c, self._index[alias]] = 1.0
+        return out
+
+    def relevance(self, class_vectors: torch.Tensor, config: PriorConfig, class_names=None) -> torch.Tensor:
+        """(C, E) unit class embeddings (+ their names for ALIASES) -> (C, 1000) relevance in [0, 1]."""
+        v = class_vectors.float()
+        cos = torch.maximum(v @ self.head_vectors.T, v @ self.vectors.T - config.phrase_discount)
+        r = torch.exp((cos - 1.0) / config.temperature) * self.known[None].float()
+        if class_names is not None and config.aliases:
+            r = torch.maximum(r, self.alias_mask(class_names))
+        return r
+
+    @staticmethod
+    def scores(imagenet_logits: torch.Tensor, relevance: torch.Tensor, config: PriorConfig) -> torch.Tensor:
+        """(1000, h, w) logits, (C, 1000) relevance -> (C, h, w) class scores in [0, 1]."""
+        p = imagenet_logits.float().softmax(0)
+        if config.top_k and config.top_k < p.shape[0]:
+            vals, idx = p.topk(config.top_k, dim=0)
+            p = torch.zeros_like(p).scatter_(0, idx, vals)
+        return torch.einsum("khw,ck->chw", p, relevance.float()).clamp_(0, 1)
+
+
+def prior_labels(scores: torch.Tensor, class_ids: list[int], background_id: int | None, config: PriorConfig) -> torch.Tensor:
+    """(C', h, w) scores of ``class_ids`` -> (h, w) long pseudo-labels, 255 where unsure."""
+    h, w = scores.shape[-2:]
+    out = torch.full((h, w), 255, dtype=torch.long)
+    if scores.shape[0] == 0:
+        return out
+    best, arg = scores.max(0)
+    ids = torch.as_tensor(class_ids, dtype=torch.long)
+    peak = scores.flatten(1).max(1).values  # (C',)
+    ok = (peak >= config.presence)[arg] & (best >= config.fg_relative * peak[arg])
+    out[ok] = ids[arg[ok]]
+    if background_id is not None:
+        out[best < config.bg_threshold] = background_id
+    return out

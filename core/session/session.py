@@ -1,0 +1,526 @@
+"""``Session``: the annotation engine shared by the GUI and ``zs3 segment``.
+
+One session holds images, a class list, the user's labels and the fitted model state:
+
+- features per image (backbone forward once, cached with a byte cap);
+- seen classes (labelled pixels -> real features) and unseen ones (no pixels -> GMMN features from
+  the class embedding); one linear classifier over both (``core.zs3.classifier``);
+- for the default model, the ImageNet prior (``prior.py``): confident pixels of named ImageNet
+  classes act as real features for classes the user has not labelled, so zero labels still give a
+  useful start;
+- the GMMN is trained once per change of the *seen set*; a class-name change only regenerates
+  features and refits the linear classifier (well under a second).
+
+Thread-safety: a fit runs under ``_fit_lock`` (one at a time) and publishes its result under
+``_lock``; ``predict``/``class_status`` read a consistent snapshot under ``_lock`` and never wait
+for a running fit unless the model is stale (then they fit, which means waiting for the running one).
+No global state: everything lives on the instance.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from core.errors import CancelledError, UserError
+from core.session.cache import FeatureCache, image_key
+from core.session.prior import ImageNetPrior, PriorConfig, prior_labels
+from core.session.types import ClassStatus, FitReport, Prediction
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+IGNORE = 255
+
+
+@dataclass
+class SessionConfig:
+    """Knobs of the session's fits; defaults keep a class change refit under a second on a laptop CPU."""
+
+    input_side: int = 512  # longest image side fed to the backbone (features at 1/8 of it)
+    rows_per_class: int = 1500  # real rows kept per class and image pool (random, seeded)
+    generated_per_class: int = 600
+    gmmn_steps: int = 200
+    gmmn_per_class: int = 64
+    classifier_iter: int = 60
+    prior_images: int = 24  # images of the session the ImageNet prior reads (their features are computed)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    self_train_percent: float = 50.0
+    seed: int = 0
+
+
+@dataclass
+class _LabelEntry:
+    mask: np.ndarray  # H×W uint8 in the class list ``names``
+    names: tuple
+    source: str
+
+
+@dataclass
+class _Fitted:
+    version: int
+    classes: tuple
+    classifier: torch.nn.Linear
+    report: FitReport
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("cancelled")
+
+
+def _sub(progress: Progress | None, start: float, end: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda f, msg: progress(start + (end - start) * min(max(f, 0.0), 1.0), msg)
+
+
+def _key(path) -> str:
+    return str(Path(path).resolve())
+
+
+class Session:
+    """See the module docstring; the public methods below are the contract."""
+
+    def __init__(
+        self,
+        model: str | Path = "default",
+        device: str = "auto",
+        embeddings: str = "default",
+        cache_bytes: int = 512 * 2**20,
+        config: SessionConfig | None = None,
+    ):
+        from core.device import resolve_device
+        from core.embeddings import get_embedder
+        from core.session.backbones import make_backbone
+
+        self.config = config or SessionConfig()
+        self._device = resolve_device(device)
+        self.embedder = get_embedder(embeddings)
+        self.backbone = make_backbone(model, self._device, self.config.input_side)
+        self.model_name = "default" if str(model) == "default" else str(model)
+        self.cache = FeatureCache(cache_bytes)
+        self._lock = threading.RLock()
+        self._fit_lock = threading.Lock()
+        self._images: list[Path] = []
+        self._image_keys: set[str] = set()
+        self._classes: tuple = ("background",)
+        self._class_vectors = torch.from_numpy(self._embed_all(self._classes))
+        self._labels: dict[str, _LabelEntry] = {}
+        self._pseudo: dict[str, np.ndarray] = {}  # self-training pseudo-labels (feature grid), current classes
+        self._version = 0
+        self._fitted: _Fitted | None = None
+        self._gmmn_cache: dict = {}
+        self._prior: ImageNetPrior | None = None
+        self.last_timings: dict = {}
+
+    # ------------------------------------------------------------------ images and classes
+    @property
+    def device(self) -> str:
+        return str(self._device)
+
+    @property
+    def images(self) -> list[Path]:
+        with self._lock:
+            return list(self._images)
+
+    def add_images(self, paths: Iterable) -> list[Path]:
+        """Add files or folders (expanded, natural-sorted); returns the newly added image paths."""
+        from core.images import list_images
+
+        found = list_images(paths if not isinstance(paths, (str, Path)) else [paths])
+        added = []
+        with self._lock:
+            for p in found:
+                k = _key(p)
+                if k not in self._image_keys:
+                    self._image_keys.add(k)
+                    self._images.append(Path(p))
+                    added.append(Path(p))
+            if added:
+                self._version += 1
+        return added
+
+    @property
+    def classes(self) -> list[str]:
+        with self._lock:
+            return list(self._classes)
+
+    def check_class_name(self, name: str) -> np.ndarray:
+        """Raise UnknownWordError (a UserError) when ``name`` cannot be embedded; changes nothing."""
+        return self.embedder.embed(name)
+
+    def _embed_all(self, names: Sequence[str]) -> np.ndarray:
+        return np.stack([self.embedder.embed(n) for n in names]).astype(np.float32)
+
+    def set_classes(self, names: Sequence[str]) -> None:
+        """Replace the class list; "background" is forced at index 0; labels are remapped by name."""
+        from core.embeddings import parse_class_spec
+
+        cleaned: list[str] = []
+        for n in names:
+            if not isinstance(n, str) or not n.strip():
+                raise UserError(f"empty class name in {list(names)!r}")
+            n = " ".join(n.split())
+            if parse_class_spec(n)[0].lower() == "background":
+                continue
+            if n in cleaned:
+                raise UserError(f"class {n!r} is listed twice")
+            cleaned.append(n)
+        new = ("background", *cleaned)
+        vectors = self._embed_all(new)  # raises before anything changes
+        with self._lock:
+            if new == self._classes:
+                return
+            self._classes = new
+            self._class_vectors = torch.from_numpy(vectors)
+            # Pseudo-labels were chosen for the old list: drop them (self-training reruns cheaply).
+            self._pseudo.clear()
+            self._version += 1
+
+    def _names(self) -> list[str]:
+        from core.embeddings import parse_class_spec
+
+        return [parse_class_spec(n)[0] for n in self._classes]
+
+    # ------------------------------------------------------------------ labels
+    def add_labels(self, image, mask: np.ndarray, source: str = "user") -> None:
+        """Labels of ``image`` in the current class list (H×W uint8, 255 = unlabelled); replaces earlier ones."""
+        mask = np.asarray(mask)
+        if mask.ndim != 2:
+            raise UserError(f"a label mask must be H×W, got shape {mask.shape}")
+        if mask.dtype != np.uint8:
+            if mask.size and (mask.min() < 0 or mask.max() > 255):
+                raise UserError("a label mask must hold class indices 0..255")
+            mask = mask.astype(np.uint8)
+        with self._lock:
+            bad = np.unique(mask[(mask != IGNORE) & (mask >= len(self._classes))])
+            if bad.size:
+                raise UserError(f"label mask uses class indices {bad.tolist()} but there are only {len(self._classes)} classes")
+            k = _key(image)
+            if k not in self._image_keys:
+                self._image_keys.add(k)
+                self._images.append(Path(image))
+            self._labels[k] = _LabelEntry(mask.copy(), self._classes, source)
+            self._version += 1
+
+    def _mask_in_current(self, entry: _LabelEntry) -> np.ndarray:
+        if entry.names == self._classes:
+            return entry.mask
+        lut = np.full(256, IGNORE, dtype=np.uint8)
+        index = {n: i for i, n in enumerate(self._classes)}
+        for i, n in enumerate(entry.names):
+            if n in index:
+                lut[i] = index[n]
+        return lut[entry.mask]
+
+    def clear_labels(self, image=None) -> None:
+        """Forget the labels of ``image`` (all images when None)."""
+        with self._lock:
+            if image is None:
+                self._labels.clear()
+            else:
+                self._labels.pop(_key(image), None)
+            self._version += 1
+
+    def labels(self, image) -> np.ndarray | None:
+        with self._lock:
+            entry = self._labels.get(_key(image))
+            return None if entry is None else self._mask_in_current(entry).copy()
+
+    def class_status(self) -> list[ClassStatus]:
+        with self._lock:
+            counts = np.zeros(len(self._classes), dtype=np.int64)
+            for entry in self._labels.values():
+                m = self._mask_in_current(entry)
+                counts += np.bincount(m[m != IGNORE].ravel(), minlength=256)[: len(self._classes)]
+            return [ClassStatus(n, i, bool(counts[i] > 0), int(counts[i])) for i, n in enumerate(self._classes)]
+
+    # ------------------------------------------------------------------ features
+    def features(self, image, cancel: threading.Event | None = None):
+        """DenseFeatures of one image (cached per image and model)."""
+        from core.images import load_image
+
+        key = image_key(self.backbone.name, image)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        _check(cancel)
+        t0 = time.perf_counter()
+        feats = self.backbone.extract(load_image(image))
+        self.last_timings["features_s"] = time.perf_counter() - t0
+        self.cache.put(key, feats)
+        return feats
+
+    @staticmethod
+    def _grid_labels(mask: np.ndarray, size: tuple) -> torch.Tensor:
+        """Full-resolution mask -> feature grid (nearest at cell centres)."""
+        t = torch.from_numpy(mask)[None, None].float()
+        return F.interpolate(t, size=size, mode="nearest")[0, 0].long()
+
+    def _prior_model(self) -> ImageNetPrior | None:
+        if not getattr(self.backbone, "has_imagenet", False) or not self.config.prior.enabled:
+            return None
+        if self._prior is None:
+            from core.models.efficientnet_lite import imagenet_class_names
+
+            self._prior = ImageNetPrior.for_embedder(self.embedder, imagenet_class_names())
+        return self._prior
+
+    # ------------------------------------------------------------------ fitting
+    def _snapshot(self):
+        with self._lock:
+            labels = {k: self._mask_in_current(e) for k, e in self._labels.items()}
+            return self._version, self._classes, self._class_vectors.clone(), labels, list(self._images), dict(self._pseudo)
+
+    def _rows(self, pairs, num_classes: int, gen: torch.Generator):
+        """[(features (F,h,w), labels (h,w))] -> (N,F) float32, (N,) long, per-class capped."""
+        xs, ys = [], []
+        for feats, lab in pairs:
+            keep = (lab != IGNORE) & (lab < num_classes)
+            if keep.any():
+                xs.append(feats.flatten(1).T[keep.flatten()].float())
+                ys.append(lab.flatten()[keep.flatten()])
+        if not xs:
+            return torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
+        x, y = torch.cat(xs), torch.cat(ys)
+        cap = self.config.rows_per_class
+        keys = torch.rand(len(y), generator=gen)
+        order = torch.argsort(y.double() * 2 + keys.double())
+        ys_sorted = y[order]
+        counts = torch.bincount(ys_sorted, minlength=num_classes)
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(len(y)) - starts[ys_sorted]
+        sel = order[rank < cap]
+        return x[sel], y[sel]
+
+    def _gmmn_for(self, seen_ids, x_real, y_real, class_vectors, names, progress, cancel):
+        """GMMN trained on the real seen features; reused while the seen set stays the same."""
+        from core.zs3.generation import GMMNTrainConfig, train_gmmn
+
+        key = (self.model_name, self.embedder.name, tuple(names[i] for i in seen_ids))
+        gmmn = self._gmmn_cache.get(key)
+        if gmmn is not None:
+            return gmmn, False
+        cfg = GMMNTrainConfig(
+            steps=self.config.gmmn_steps, per_class=self.config.gmmn_per_class,
+            seed=self.config.seed, output_relu=False,
+        )
+        gmmn = train_gmmn(x_real.to(self._device), y_real.to(self._device), class_vectors.to(self._device),
+                          cfg, progress=progress, cancel=cancel)
+        self._gmmn_cache = {key: gmmn}  # keep only the latest: memory stays flat
+        return gmmn, True
+
+    def fit(self, progress: Progress | None = None, cancel: threading.Event | None = None) -> FitReport:
+        """Retrain for the current classes and labels (GMMN only when the seen set changed)."""
+        with self._fit_lock:
+            return self._fit_locked(progress, cancel)
+
+    def _fit_locked(self, progress, cancel) -> FitReport:
+        from core.zs3.classifier import ClassifierTrainConfig, train_classifier
+        from core.zs3.generation import generate_features
+
+        t_start = time.perf_counter()
+        timings: dict = {}
+        version, classes, class_vectors, labels, images, pseudo = self._snapshot()
+        n_cls = len(classes)
+        gen = torch.Generator().manual_seed(self.config.seed)
+        _check(cancel)
+
+        # 1. real rows from the user's labels
+        t0 = time.perf_counter()
+        label_items = list(labels.items())
+        pairs = []
+        for i, (k, mask) in enumerate(label_items):
+            _check(cancel)
+            feats = self.features(k, cancel)
+            pairs.append((feats.features, self._grid_labels(mask, feats.features.shape[-2:])))
+            if progress:
+                progress(0.3 * (i + 1) / max(1, len(label_items)), f"features of labelled image {i + 1}/{len(label_items)}")
+        x_real, y_real = self._rows(pairs, n_cls, gen)
+        counts = torch.bincount(y_real, minlength=n_cls)
+        seen_ids = [i for i in range(n_cls) if counts[i] > 0]
+        unseen_ids = [i for i in range(n_cls) if counts[i] == 0]
+        timings["real_s"] = time.perf_counter() - t0
+
+        # 2. self-training pseudo-labels and the ImageNet prior: real features for unlabelled classes
+        t0 = time.perf_counter()
+        extra = []
+        for k, grid in pseudo.items():
+            feats = self.features(k, cancel)
+            if tuple(feats.features.shape[-2:]) == grid.shape:
+                extra.append((feats.features, torch.from_numpy(grid).long()))
+        x_pseudo, y_pseudo = self._rows(extra, n_cls, gen)
+        x_prior, y_prior = self._prior_rows(classes, class_vectors, images, labels, gen, _sub(progress, 0.3, 0.5), cancel)
+        x_bank, y_bank = self._bank_rows(classes)
+        x_prior, y_prior = torch.cat([x_prior, x_bank]), torch.cat([y_prior, y_bank])
+        timings["prior_s"] = time.perf_counter() - t0
+
+        # 3. GMMN for classes without any real pixels (user, self-training or prior). With two or more
+        #    user-labelled classes it is trained on the user's pixels only, so it depends on the seen
+        #    set alone and a class-name change reuses it; with fewer, on all real rows (prior included).
+        t0 = time.perf_counter()
+        all_counts = torch.bincount(torch.cat([y_real, y_pseudo, y_prior]), minlength=n_cls)
+        gen_ids = [i for i in range(n_cls) if all_counts[i] == 0]
+        if len(seen_ids) >= 2:
+            x_gmmn_src, y_gmmn_src, real_ids = x_real, y_real, seen_ids
+        else:
+            x_gmmn_src = torch.cat([x_real, x_pseudo, x_prior])
+            y_gmmn_src = torch.cat([y_real, y_pseudo, y_prior])
+            real_ids = [i for i in range(n_cls) if all_counts[i] > 0]
+        x_gen = torch.zeros(0, self.backbone.feat_dim)
+        y_gen = torch.zeros(0, dtype=torch.long)
+        gmmn_trained = False
+        gmmn = None
+        if gen_ids:
+            if len(real_ids) >= 2:
+                gmmn, gmmn_trained = self._gmmn_for(real_ids, x_gmmn_src, y_gmmn_src, class_vectors, classes,
+                                                    _sub(progress, 0.5, 0.85), cancel)
+            elif getattr(getattr(self.backbone, "gmmn", None), "embed_dim", None) == class_vectors.shape[1]:
+                gmmn = self.backbone.gmmn
+            if gmmn is not None:
+                x_gen, y_gen = generate_features(gmmn, class_vectors.to(self._device), gen_ids,
+                                                 self.config.generated_per_class, seed=self.config.seed)
+                x_gen, y_gen = x_gen.cpu(), y_gen.cpu()
+        timings["gmmn_s"] = time.perf_counter() - t0
+        _check(cancel)
+
+        # 4. one linear classifier over real + prior + pseudo + generated features
+        t0 = time.perf_counter()
+        x = torch.cat([x_real, x_pseudo, x_prior, x_gen])
+        y = torch.cat([y_real, y_pseudo, y_prior, y_gen])
+        if len(y) == 0 or len(torch.unique(y)) < 1:
+            raise UserError("nothing to learn from: label some pixels, or name classes the default model knows")
+        cfg = ClassifierTrainConfig(max_iter=self.config.classifier_iter, max_per_class=self.config.rows_per_class,
+                                    seed=self.config.seed)
+        prev = self._fitted
+        init = prev.classifier if prev is not None and prev.classes == classes else None
+        clf = train_classifier(x.to(self._device), y.to(self._device), n_cls, cfg, init=init,
+                               progress=_sub(progress, 0.85, 1.0), cancel=cancel)
+        timings["classifier_s"] = time.perf_counter() - t0
+        names = list(classes)
+        report = FitReport(
+            seconds=time.perf_counter() - t_start,
+            seen=[names[i] for i in seen_ids],
+            unseen=[names[i] for i in unseen_ids],
+            gmmn_trained=gmmn_trained,
+            generated=[names[i] for i in gen_ids if gmmn is not None],
+            real_rows=len(y_real), prior_rows=len(y_prior), pseudo_rows=len(y_pseudo), generated_rows=len(y_gen),
+            timings=timings,
+        )
+        _check(cancel)
+        with self._lock:
+            self._fitted = _Fitted(version, classes, clf.eval(), report)
+            self.last_timings.update({"fit_s": report.seconds, **timings})
+        if progress:
+            progress(1.0, "model ready")
+        return report
+
+    def _bank_rows(self, classes):
+        """A checkpoint's stored real features of its seen classes, for the same-named session classes."""
+        feats, labs = getattr(self.backbone, "bank_features", None), getattr(self.backbone, "bank_labels", None)
+        if feats is None or labs is None or feats.shape[1] != self.backbone.feat_dim:
+            return torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
+        lut = torch.full((len(self.backbone.class_names) + 1,), IGNORE, dtype=torch.long)
+        index = {n: i for i, n in enumerate(classes)}
+        for i, n in enumerate(self.backbone.class_names):
+            if n in index:
+                lut[i] = index[n]
+        mapped = lut[labs.long().clamp(0, len(self.backbone.class_names))]
+        keep = mapped != IGNORE
+        return feats[keep].float(), mapped[keep]
+
+    def _prior_rows(self, classes, class_vectors, images, labels, gen, progress, cancel):
+        prior = self._prior_model()
+        empty = torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
+        if prior is None or len(classes) < 2:
+            return empty
+        cfg = self.config.prior
+        fg_ids = list(range(1, len(classes)))
+        relevance = prior.relevance(class_vectors[1:], cfg, list(classes[1:]))
+        # Images with labels first (their features exist), then the rest of the folder up to the cap.
+        order = [Path(k) for k in labels] + [p for p in images if _key(p) not in labels]
+        order = order[: self.config.prior_images]
+        pairs = []
+        for i, path in enumerate(order):
+            _check(cancel)
+            feats = self.features(path, cancel)
+            scores = prior.scores(feats.imagenet_logits, relevance, cfg)
+            scores = F.interpolate(scores[None], size=feats.features.shape[-2:], mode="bilinear", align_corners=False)[0]
+            pairs.append((feats.features, prior_labels(scores, fg_ids, 0, cfg)))
+            if progress:
+                progress((i + 1) / len(order), f"reading image {i + 1}/{len(order)}")
+        return self._rows(pairs, len(classes), gen)
+
+    # ------------------------------------------------------------------ prediction
+    def _current(self, progress, cancel) -> _Fitted:
+        with self._lock:
+            fitted = self._fitted
+            if fitted is not None and fitted.version == self._version:
+                return fitted
+        with self._fit_lock:
+            with self._lock:
+                fitted = self._fitted
+                if fitted is not None and fitted.version == self._version:
+                    return fitted
+            self._fit_locked(progress, cancel)
+            with self._lock:
+                return self._fitted
+
+    def probabilities(self, image, fitted: _Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:
+        """(C, H, W) class probabilities of ``image`` (full resolution, or the feature grid)."""
+        fitted = fitted or self._current(None, cancel)
+        feats = self.features(image, cancel)
+        w = fitted.classifier.weight.detach().float().cpu()
+        b = fitted.classifier.bias.detach().float().cpu()
+        with torch.inference_mode():
+            logits = torch.einsum("fhw,cf->chw", feats.features.float(), w) + b[:, None, None]
+            if full_size:
+                logits = F.interpolate(logits[None], size=feats.image_size, mode="bilinear", align_corners=False)[0]
+            return logits.softmax(0)
+
+    def predict(self, image, progress: Progress | None = None, cancel: threading.Event | None = None) -> Prediction:
+        """Label map + confidence of one image; fits first when classes or labels changed."""
+        fitted = self._current(_sub(progress, 0.0, 0.9), cancel)
+        _check(cancel)
+        t0 = time.perf_counter()
+        probs = self.probabilities(image, fitted, cancel)
+        conf, labels = probs.max(0)
+        self.last_timings["predict_s"] = time.perf_counter() - t0
+        if progress:
+            progress(1.0, "prediction ready")
+        return Prediction(labels.numpy().astype(np.uint8), conf.numpy().astype(np.float32), list(fitted.classes))
+
+    def self_train(self, images=None, percent: float | None = None, progress: Progress | None = None,
+                   cancel: threading.Event | None = None) -> FitReport:
+        """ZS3Net self-training: confident unseen-class pixels of unlabelled images become labels, then refit."""
+        from core.zs3.self_training import select_pseudo_labels
+
+        percent = self.config.self_train_percent if percent is None else float(percent)
+        fitted = self._current(_sub(progress, 0.0, 0.2), cancel)
+        unseen = [fitted.classes.index(n) for n in fitted.report.unseen]
+        targets = list(images) if images is not None else self.images
+        with self._lock:
+            labelled = set(self._labels)
+        targets = [p for p in targets if _key(p) not in labelled]
+        chosen: dict[str, np.ndarray] = {}
+        if unseen and targets:
+            for i, path in enumerate(targets):
+                _check(cancel)
+                probs = self.probabilities(path, fitted, cancel, full_size=False)
+                grid = select_pseudo_labels(probs[None], unseen, percent)[0]
+                chosen[_key(path)] = np.asarray(grid, dtype=np.uint8)
+                if progress:
+                    progress(0.2 + 0.5 * (i + 1) / len(targets), f"pseudo-labels {i + 1}/{len(targets)}")
+        with self._lock:
+            self._pseudo = chosen
+            self._version += 1
+        with self._fit_lock:
+            return self._fit_locked(_sub(progress, 0.7, 1.0), cancel)

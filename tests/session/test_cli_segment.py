@@ -1,0 +1,104 @@
+"""`zs3 segment`: success, resume, --labels, and one-line errors with exit 2 for bad input."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli.main import main
+from core.masks import read_label_png, write_label_png
+
+FAST = ["--input-side", "192", "--device", "cpu"]
+
+
+def run(capsys, *argv):
+    code = main(["segment", *argv, *FAST])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def test_segment_zero_labels_then_resume(small_images, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run(capsys, str(small_images / "cat_chelsea.jpg"), str(small_images / "coffee_cup.jpg"),
+                    "--classes", "cat,cup", "--out", str(out), "--format", "voc,coco")
+    assert code == 0, err
+    assert "%" in err  # progress bar on stderr
+    mask = read_label_png(out / "SegmentationClass" / "cat_chelsea.png")
+    with Image.open(small_images / "cat_chelsea.jpg") as img:
+        assert mask.shape == (img.height, img.width)
+    h, w = mask.shape
+    assert (mask[int(0.3 * h): int(0.7 * h), int(0.35 * w): int(0.65 * w)] == 1).mean() > 0.3
+    assert (out / "class_names.txt").read_text().split() == ["background", "cat", "cup"]
+    assert (out / "annotations.json").is_file() or any(out.glob("*.json"))
+    before = (out / "SegmentationClass" / "cat_chelsea.png").stat().st_mtime_ns
+
+    code, err = run(capsys, str(small_images / "cat_chelsea.jpg"), str(small_images / "coffee_cup.jpg"),
+                    "--classes", "cat,cup", "--out", str(out), "--format", "voc,coco")
+    assert code == 0, err
+    assert "wrote 0 image(s)" in err and "2 already done" in err
+    assert (out / "SegmentationClass" / "cat_chelsea.png").stat().st_mtime_ns == before
+    assert not [p for p in out.rglob("*.tmp")]
+
+
+def test_segment_with_labels_folder(small_images, tmp_path, capsys):
+    labels = tmp_path / "labels"
+    (labels / "SegmentationClass").mkdir(parents=True)
+    (labels / "class_names.txt").write_text("background\nperson\ncat\n")
+    with Image.open(small_images / "cat_chelsea.jpg") as img:
+        h, w = img.height, img.width
+    m = np.zeros((h, w), np.uint8)
+    m[int(0.1 * h): int(0.9 * h), int(0.25 * w): int(0.75 * w)] = 2  # "cat" in that folder's list
+    write_label_png(labels / "SegmentationClass" / "cat_chelsea.png", m)
+    out = tmp_path / "out"
+    code, err = run(capsys, str(small_images), "--classes", "cat,cup", "--labels", str(labels), "--out", str(out),
+                    "--min-confidence", "0.2")
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "SegmentationClass").glob("*.png")) == [
+        "astronaut.png", "cat_chelsea.png", "coffee_cup.png"]
+    got = read_label_png(out / "SegmentationClass" / "cat_chelsea.png")
+    assert (got[m == 2] == 1).mean() > 0.6
+
+
+def _one_line_error(code, err):
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "error" in lines[0]
+    return lines[0]
+
+
+def test_bad_inputs_exit_2(small_images, tmp_path, capsys):
+    img = str(small_images / "cat_chelsea.jpg")
+    line = _one_line_error(*run(capsys, img, "--classes", "cat,qwzxvbn", "--out", str(tmp_path / "a")))
+    assert "qwzxvbn" in line
+    line = _one_line_error(*run(capsys, str(tmp_path / "missing.jpg"), "--classes", "cat", "--out", str(tmp_path / "b")))
+    assert "missing.jpg" in line
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _one_line_error(*run(capsys, img, "--classes", "cat", "--out", str(blocker / "sub")))
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        _one_line_error(*run(capsys, img, "--classes", "cat", "--out", str(ro)))
+    bad_ckpt = tmp_path / "model.pth"
+    bad_ckpt.write_bytes(b"not a checkpoint")
+    _one_line_error(*run(capsys, img, "--classes", "cat", "--model", str(bad_ckpt), "--out", str(tmp_path / "c")))
+    _one_line_error(*run(capsys, img, "--classes", "cat", "--model", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "c")))
+    _one_line_error(*run(capsys, img, "--classes", " , ", "--out", str(tmp_path / "d")))
+    _one_line_error(*run(capsys, img, "--classes", "cat", "--format", "tiff", "--out", str(tmp_path / "e")))
+
+
+@pytest.mark.parametrize("kind", ["16bit", "corrupt"])
+def test_bad_image_exit_2(kind, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    if kind == "16bit":
+        Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)).save(folder / "scan.png")
+    else:
+        (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    line = _one_line_error(*run(capsys, str(folder), "--classes", "cat", "--out", str(tmp_path / "out")))
+    assert ("16-bit" in line) if kind == "16bit" else ("not a readable image" in line)
+    assert not list((tmp_path / "out").rglob("*.png"))

@@ -1,0 +1,36 @@
+"""evaluate_default on a two-image copy of resources/eval: the table's structure and a real cat IoU."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+from core.session.evaluation import evaluate_default, format_results
+
+EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
+
+
+def test_evaluate_two_images(tmp_path, make_session):
+    from core.session import SessionConfig
+
+    folder = tmp_path / "eval"
+    (folder / "JPEGImages").mkdir(parents=True)
+    (folder / "SegmentationClass").mkdir()
+    shutil.copy(EVAL / "class_names.txt", folder)
+    for stem in ("cat_chelsea", "coffee_cup"):
+        shutil.copy(EVAL / "JPEGImages" / f"{stem}.jpg", folder / "JPEGImages")
+        shutil.copy(EVAL / "SegmentationClass" / f"{stem}.png", folder / "SegmentationClass")
+    out = tmp_path / "r.json"
+    res = evaluate_default(folder, unseen_names=["cup"], json_path=out, settings=("seen", "unseen", "conse_direct"),
+                           device="cpu", config=SessionConfig(input_side=192, gmmn_steps=30, classifier_iter=20))
+    assert res["classes"] == ["background", "cat", "cup"]
+    assert json.loads(out.read_text())["classes"] == res["classes"]
+    for setting in ("seen", "unseen", "conse_direct"):
+        assert set(res[setting]["per_class"]) == {"background", "cat", "cup"}
+        assert 0 <= res[setting]["miou"] <= 1
+    assert res["unseen"]["per_class"]["cat"] > 0.3  # zero labels: the cat is found
+    assert res["seen"]["unseen_ids"] == [1, 2] or 2 in res["seen"]["unseen_ids"]
+    table = format_results(res)
+    assert "| cat |" in table and "conse_direct" in table
+    assert not math.isnan(res["unseen"]["unseen_miou"])
