@@ -1,0 +1,1 @@
+"""Dialogs of the GUI: export, settings, keyboard help, batch progress."""
