@@ -1,0 +1,114 @@
+"""``zs3 evaluate``: generalised zero-shot scores of a checkpoint (or the default model) on a dataset.
+
+    zs3 evaluate --model zs3net.pth --dataset voc --root VOC --split val [--json scores.json]
+    zs3 evaluate --model default [--root LABELLED_FOLDER] --unseen "cow,motorbike" [--json FILE]
+
+Prints per-class IoU and PA / MA / mIoU for seen, unseen and all classes plus the harmonic mean
+(hIoU): one confusion matrix over the whole set, arg-max over all classes, 255 ignored.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="seen / unseen / harmonic mIoU of a model on a dataset",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a checkpoint of `zs3 train`, or 'default'")
+    p.add_argument("--dataset", choices=("voc", "voc_aug", "context", "folder"), default=None)
+    p.add_argument("--root", default=None, help="dataset folder")
+    p.add_argument("--sbd-root", default=None)
+    p.add_argument("--split", default="val")
+    p.add_argument("--unseen", default=None, help='unseen class names (default: those of the checkpoint)')
+    p.add_argument("--json", default=None, help="also write the scores as JSON")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=run)
+
+
+def _clean(obj):
+    """NaN → None so the JSON is strict."""
+    if isinstance(obj, float):
+        return None if math.isnan(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _pct(v) -> str:
+    return "     –" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:6.2f}"
+
+
+def _print_default(result: dict) -> None:
+    """One line per setting of ``evaluate_default``'s result: seen / unseen / h mIoU."""
+    print(f"{'setting':<16} seen%  unseen%    hIoU%")
+    for name, scores in result.items():
+        if isinstance(scores, dict) and "seen_miou" in scores:
+            print(f"{name:<16}{_pct(scores.get('seen_miou'))}  {_pct(scores.get('unseen_miou'))}  {_pct(scores.get('hiou'))}")
+
+
+def run(args) -> int:
+    from core.atomic import atomic_write_text
+    from core.errors import UserError
+
+    if args.model == "default":
+        try:
+            from core.session.evaluation import evaluate_default
+        except ImportError:
+            raise UserError("evaluating the default model needs core.session.evaluation, which is not installed") from None
+        unseen = [n.strip() for n in (args.unseen or "").split(",") if n.strip()]
+        kw = {"json_path": args.json}
+        if args.root:
+            result = evaluate_default(args.root, unseen, **kw)
+        else:
+            result = evaluate_default(unseen_names=unseen, **kw)
+        _print_default(result)
+        if args.json:
+            print(f"wrote {args.json}")
+        return 0
+
+    from core.checkpoint import load_checkpoint
+    from core.data.registry import open_dataset
+    from core.device import resolve_device
+    from core.metrics import format_table
+    from core.zs3 import pipeline as P
+    from core.zs3 import steps_io
+
+    if not args.dataset or not args.root:
+        raise UserError("--dataset and --root are required to evaluate a checkpoint")
+    ck = load_checkpoint(args.model)
+    kw = {"sbd_root": args.sbd_root} if args.dataset == "voc_aug" and args.sbd_root else {}
+    dataset = open_dataset(args.dataset, args.root, args.split, **kw)
+    if list(ck.class_names) != list(dataset.class_names):
+        raise UserError(f"the checkpoint knows {len(ck.class_names)} classes, the dataset has "
+                        f"{len(dataset.class_names)}: evaluate on the dataset it was trained for")
+    names = list(ck.class_names)
+    if args.unseen:
+        from core.data.splits import class_ids
+
+        unseen_ids = class_ids([n for n in args.unseen.split(",") if n.strip()], names)
+    else:
+        unseen_ids = [names.index(n) for n in steps_io.unseen_of(ck)]
+    seen_ids = [i for i in range(len(names)) if i not in unseen_ids]
+    device = resolve_device(args.device)
+    model = steps_io.model_from_checkpoint(ck).to(device)
+    scores = P.evaluate(model, dataset, seen_ids, unseen_ids, batch_size=args.batch_size, workers=args.workers,
+                        device=device)
+    print(format_table(scores, names))
+    if args.json:
+        payload = _clean({
+            "model": str(args.model), "stage": ck.meta.get("stage"), "dataset": args.dataset,
+            "split": args.split, "images": len(dataset), "class_names": names,
+            "unseen_classes": [names[i] for i in unseen_ids],
+            "seen_miou": scores["seen"]["miou"], "unseen_miou": scores["unseen"]["miou"], "hiou": scores["hiou"],
+            "scores": scores,
+            "per_class_iou": {names[i]: v for i, v in enumerate(scores["iou"])},
+        })
+        atomic_write_text(args.json, json.dumps(payload, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,271 @@
+"""``zs3 train seg|gmmn|retrain|self-train``: the paper's four training steps, one checkpoint per stage.
+
+    zs3 train seg        --dataset voc_aug --root VOC [--sbd-root SBD] --unseen-k 2 --out seg.pth
+    zs3 train gmmn       --model seg.pth --dataset voc_aug --root VOC --out gmmn.pth
+    zs3 train retrain    --model gmmn.pth --out zs3net.pth
+    zs3 train self-train --model zs3net.pth --dataset voc_aug --root VOC --out zs3net_st.pth
+
+Defaults are the paper's. ``seg`` runs under ``torchrun --nproc_per_node N`` with DistributedDataParallel
+(rank 0 writes the checkpoint). No stage reads a label of an unseen class.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger("zs3.train")
+
+DATASETS = ("voc", "voc_aug", "context", "folder")
+
+# The paper's settings, spelled out here so that building the parser does not import torch; a test
+# checks they equal the defaults of SegTrainConfig / GMMNTrainConfig / FeatureConfig / SelfTrainConfig.
+SEG_DEFAULTS = {"iterations": 30000, "batch_size": 16, "lr": 7e-3, "momentum": 0.9, "weight_decay": 5e-4,
+                "crop_size": 513, "base_size": 513}
+GMMN_DEFAULTS = {"steps": 1000, "lr": 2e-4, "per_class": 128}
+FEATURES_PER_CLASS = 20000
+
+
+def _dataset_args(p: argparse.ArgumentParser, split_default: str = "train", required: bool = True) -> None:
+    p.add_argument("--dataset", choices=DATASETS, required=required, help="dataset kind")
+    p.add_argument("--root", required=required, help="dataset folder")
+    p.add_argument("--sbd-root", default=None, help="SBD folder (voc_aug)")
+    p.add_argument("--split", default=split_default, help=f"split (default {split_default})")
+    p.add_argument("--workers", type=int, default=0, help="data loading processes (default 0)")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def register(subparsers) -> None:
+    seg = SEG_DEFAULTS
+    parser = subparsers.add_parser("train", help="train ZS3Net (the paper's steps) on a dataset",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    stages = parser.add_subparsers(dest="stage", metavar="STAGE")
+    stages.required = True
+
+    p = stages.add_parser("seg", help="step 1: segmentation network on seen classes only")
+    _dataset_args(p)
+    p.add_argument("--unseen", default=None, help='unseen class names, e.g. "cow,motorbike"')
+    p.add_argument("--unseen-k", type=int, default=None, help="the paper's K-unseen split (2, 4, 6, 8, 10)")
+    p.add_argument("--backbone", default="resnet101", help="resnet101 (paper), resnet18…, or tiny (tests)")
+    p.add_argument("--backbone-weights", default=None, help="ImageNet ResNet state dict (local file)")
+    p.add_argument("--output-stride", type=int, default=16)
+    p.add_argument("--embeddings", default="auto", help="auto (paper vectors on VOC/Context), default, FILE")
+    p.add_argument("--iterations", type=int, default=seg["iterations"])
+    p.add_argument("--batch-size", type=int, default=seg["batch_size"], help="total over all processes")
+    p.add_argument("--lr", type=float, default=seg["lr"])
+    p.add_argument("--momentum", type=float, default=seg["momentum"])
+    p.add_argument("--weight-decay", type=float, default=seg["weight_decay"])
+    p.add_argument("--crop-size", type=int, default=seg["crop_size"])
+    p.add_argument("--base-size", type=int, default=seg["base_size"])
+    _common(p)
+    p.set_defaults(func=run_seg)
+
+    g = GMMN_DEFAULTS
+    p = stages.add_parser("gmmn", help="step 2: real seen features + the feature generator (GMMN)")
+    p.add_argument("--model", required=True, help="checkpoint of `zs3 train seg`")
+    _dataset_args(p)
+    p.add_argument("--embeddings", default=None, help="override the checkpoint's class embeddings")
+    p.add_argument("--steps", type=int, default=g["steps"])
+    p.add_argument("--lr", type=float, default=g["lr"])
+    p.add_argument("--per-class", type=int, default=g["per_class"], help="pixels per class per step (paper: 128)")
+    p.add_argument("--max-per-class", type=int, default=FEATURES_PER_CLASS,
+                   help="real features sampled per class")
+    p.add_argument("--batch-size", type=int, default=8)
+    _common(p)
+    p.set_defaults(func=run_gmmn)
+
+    p = stages.add_parser("retrain", help="step 3: final classifier on real seen + generated unseen features")
+    p.add_argument("--model", required=True, help="checkpoint of `zs3 train gmmn`")
+    p.add_argument("--n-generated", type=int, default=None, help="generated features per unseen class")
+    _common(p)
+    p.set_defaults(func=run_retrain)
+
+    p = stages.add_parser("self-train", help="step 4: pseudo-label unseen classes on unlabelled images, retrain")
+    p.add_argument("--model", required=True, help="checkpoint of `zs3 train retrain`")
+    _dataset_args(p)
+    p.add_argument("--percent", type=float, default=None, help="top p%% per unseen class (paper: 25 VOC, 75 Context)")
+    p.add_argument("--max-per-class", type=int, default=FEATURES_PER_CLASS)
+    p.add_argument("--batch-size", type=int, default=8)
+    _common(p)
+    p.set_defaults(func=run_self_train)
+
+
+# ----------------------------------------------------------------------------- shared
+def open_data(args, split: str | None = None):
+    from core.data.registry import open_dataset
+
+    kw = {}
+    if args.dataset == "voc_aug" and args.sbd_root:
+        kw["sbd_root"] = args.sbd_root
+    return open_dataset(args.dataset, args.root, split or args.split, **kw)
+
+
+def _load(path: str, want_stage: tuple[str, ...]):
+    from core.checkpoint import load_checkpoint
+    from core.errors import UserError
+
+    ck = load_checkpoint(path)
+    stage = ck.meta.get("stage")
+    if stage not in want_stage:
+        raise UserError(f"{path} is a {stage or 'non-training'} checkpoint; this stage needs one of: {', '.join(want_stage)}")
+    return ck
+
+
+def _check_classes(ck, dataset) -> None:
+    from core.errors import UserError
+
+    if list(ck.class_names) != list(dataset.class_names):
+        raise UserError(f"the checkpoint's {len(ck.class_names)} classes differ from the dataset's "
+                        f"{len(dataset.class_names)}: use the dataset it was trained on")
+
+
+def _ids(ck):
+    from core.zs3.steps_io import unseen_of
+
+    unseen = unseen_of(ck)
+    unseen_ids = [ck.class_names.index(n) for n in unseen]
+    seen_ids = [i for i in range(len(ck.class_names)) if i not in unseen_ids]
+    return seen_ids, unseen_ids
+
+
+def _save(ck, path: str) -> None:
+    from core.checkpoint import save_checkpoint
+
+    save_checkpoint(path, ck)
+    print(f"wrote {path}")
+
+
+# ----------------------------------------------------------------------------- stages
+def run_seg(args) -> int:
+    import torch
+
+    from core.data.seen_only import SeenOnly
+    from core.zs3 import distributed as zdist
+    from core.zs3 import pipeline as P
+    from core.zs3 import steps_io
+
+    ctx = zdist.init_distributed(args.device)
+    try:
+        torch.manual_seed(args.seed)
+        dataset = open_data(args)
+        names = list(dataset.class_names)
+        unseen = steps_io.unseen_names(names, args.dataset, args.unseen, args.unseen_k)
+        unseen_ids = [names.index(n) for n in unseen]
+        emb, spec = steps_io.resolve_embeddings(args.embeddings, args.dataset, args.root, names)
+        seen_only = SeenOnly(dataset, unseen_ids)
+        if ctx.is_main:
+            print(f"step 1: {len(seen_only)} of {len(dataset)} images have no unseen class "
+                  f"({', '.join(unseen)}); training on them")
+        model = steps_io.build_model(args.backbone, len(names), args.output_stride, args.backbone_weights)
+        config = P.SegTrainConfig(iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
+                                  momentum=args.momentum, weight_decay=args.weight_decay, crop_size=args.crop_size,
+                                  base_size=args.base_size, workers=args.workers, seed=args.seed)
+        P.train_segmentation(model, seen_only, config, unseen_ids=unseen_ids, device=ctx.device, dist_ctx=ctx)
+        if ctx.is_main:
+            ck = steps_io.make_checkpoint(model, names, unseen, spec, torch.from_numpy(emb), "seg",
+                                          meta={"dataset": args.dataset, "seg_config": config.to_dict(),
+                                                "world_size": ctx.world_size})
+            _save(ck, args.out)
+        zdist.barrier(ctx)
+    finally:
+        zdist.cleanup(ctx)
+    return 0
+
+
+def run_gmmn(args) -> int:
+    import torch
+
+    from core.data.seen_only import SeenOnly
+    from core.device import resolve_device
+    from core.zs3 import pipeline as P
+    from core.zs3 import steps_io
+    from core.zs3.generation import GMMNTrainConfig
+
+    ck = _load(args.model, ("seg",))
+    device = resolve_device(args.device)
+    dataset = open_data(args)
+    _check_classes(ck, dataset)
+    seen_ids, unseen_ids = _ids(ck)
+    emb, spec = ck.class_embeddings, ck.embedding_spec
+    if args.embeddings:
+        emb_np, spec = steps_io.resolve_embeddings(args.embeddings, args.dataset, args.root, ck.class_names)
+        emb = torch.from_numpy(emb_np)
+    model = steps_io.model_from_checkpoint(ck).to(device)
+    seen_only = SeenOnly(dataset, unseen_ids)
+    print(f"step 2: features of seen classes on {len(seen_only)} images")
+    feats, labels = P.collect_features(model, seen_only, seen_ids,
+                                       P.FeatureConfig(max_per_class=args.max_per_class, batch_size=args.batch_size,
+                                                       workers=args.workers, seed=args.seed), device=device)
+    config = GMMNTrainConfig(steps=args.steps, lr=args.lr, per_class=args.per_class, seed=args.seed)
+    gmmn = P.train_generator(feats.to(device), labels.to(device), emb, seen_ids, config, device=device)
+    meta = dict(ck.meta)
+    meta["gmmn_config"] = config.to_dict()
+    out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), spec, emb, "gmmn", gmmn=gmmn,
+                                   bank=(feats, labels), meta=meta)
+    _save(out, args.out)
+    return 0
+
+
+def run_retrain(args) -> int:
+    import torch
+
+    from core.device import resolve_device
+    from core.errors import UserError
+    from core.zs3 import pipeline as P
+    from core.zs3 import steps_io
+
+    ck = _load(args.model, ("gmmn", "retrain", "self-train"))
+    device = resolve_device(args.device)
+    gmmn = ck.build_gmmn()
+    if gmmn is None or ck.bank_features is None:
+        raise UserError(f"{args.model} has no feature generator or feature bank: run `zs3 train gmmn` first")
+    seen_ids, unseen_ids = _ids(ck)
+    model = steps_io.model_from_checkpoint(ck).to(device)
+    feats, labels = ck.bank_features.float(), ck.bank_labels.long()
+    seen_rows = torch.isin(labels, torch.tensor(seen_ids))
+    print(f"step 3: classifier on {int(seen_rows.sum())} real seen features + generated features of "
+          f"{len(unseen_ids)} unseen classes")
+    P.retrain_classifier(model, feats[seen_rows], labels[seen_rows], gmmn.to(device), ck.class_embeddings,
+                         unseen_ids, n_generated=args.n_generated, seed=args.seed)
+    meta = dict(ck.meta)
+    out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), ck.embedding_spec,
+                                   ck.class_embeddings, "retrain", gmmn=gmmn,
+                                   bank=(feats[seen_rows], labels[seen_rows]), meta=meta)
+    _save(out, args.out)
+    return 0
+
+
+def run_self_train(args) -> int:
+    from core.device import resolve_device
+    from core.errors import UserError
+    from core.zs3 import pipeline as P
+    from core.zs3 import steps_io
+
+    ck = _load(args.model, ("retrain", "self-train"))
+    device = resolve_device(args.device)
+    gmmn = ck.build_gmmn()
+    if gmmn is None or ck.bank_features is None:
+        raise UserError(f"{args.model} has no feature generator or feature bank")
+    dataset = open_data(args)
+    _check_classes(ck, dataset)
+    seen_ids, unseen_ids = _ids(ck)
+    percent = args.percent if args.percent is not None else P.SELF_TRAIN_PERCENT.get(args.dataset, 25.0)
+    model = steps_io.model_from_checkpoint(ck).to(device)
+    feats, labels = ck.bank_features.float(), ck.bank_labels.long()
+    print(f"step 4: pseudo-labelling the top {percent:g}% unseen pixels on {len(dataset)} unlabelled images")
+    config = P.SelfTrainConfig(percent=percent, max_per_class=args.max_per_class, batch_size=args.batch_size,
+                               workers=args.workers, seed=args.seed)
+    _, stats = P.self_train(model, dataset, unseen_ids, percent, feats, labels, gmmn.to(device),
+                            ck.class_embeddings, config, device=device)
+    for u, n in stats["pseudo_pixels"].items():
+        print(f"  {ck.class_names[u]}: {n} pseudo-labelled pixels")
+    meta = dict(ck.meta)
+    meta["self_train"] = {"percent": percent, "pseudo_pixels": {ck.class_names[u]: n for u, n in stats["pseudo_pixels"].items()}}
+    out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), ck.embedding_spec,
+                                   ck.class_embeddings, "self-train", gmmn=gmmn, bank=(feats, labels), meta=meta)
+    _save(out, args.out)
+    return 0

@@ -1,0 +1,144 @@
+"""What the training stages share: building the network, class embeddings, reading and writing stages.
+
+Every ``zs3 train`` stage reads the previous stage's checkpoint (``core.checkpoint``) and writes a new
+one; ``meta["stage"]`` records how far a checkpoint has come (seg → gmmn → retrain → self-train) and
+``meta["unseen"]`` the held-out class names, so later stages and ``zs3 evaluate`` need not be told.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+TINY_KIND = "tiny_segnet"
+STAGES = ("seg", "gmmn", "retrain", "self-train")
+
+
+def build_model(backbone: str, num_classes: int, output_stride: int = 16,
+                backbone_weights: str | None = None) -> nn.Module:
+    """``tiny`` (:class:`TinySegNet`, CPU tests / synthetic bench) or a DeepLabv3+ ResNet backbone."""
+    if backbone == "tiny":
+        from core.zs3.steps_synthetic import TinySegNet
+
+        if backbone_weights:
+            raise UserError("--backbone-weights needs a ResNet backbone, not 'tiny'")
+        return TinySegNet(num_classes)
+    from core.models.deeplab import DeepLabV3Plus
+
+    return DeepLabV3Plus(num_classes, backbone=backbone, output_stride=output_stride,
+                         backbone_weights=backbone_weights)
+
+
+def model_kind_and_config(model: nn.Module) -> tuple[str, dict]:
+    from core.zs3.steps_synthetic import TinySegNet
+
+    if isinstance(model, TinySegNet):
+        return TINY_KIND, {"num_classes": model.num_classes, "feat_dim": model.feat_dim, "width": model.width}
+    return "deeplabv3plus", model.config.to_dict()
+
+
+def model_from_checkpoint(ck) -> nn.Module:
+    if ck.model_kind == TINY_KIND:
+        from core.zs3.steps_synthetic import TinySegNet
+
+        model = TinySegNet(**ck.model_config)
+        model.load_state_dict(ck.model_state)
+        return model.eval()
+    return ck.build_model().eval()
+
+
+def make_checkpoint(model: nn.Module, class_names: Sequence[str], unseen: Sequence[str], embedding_spec: dict,
+                    class_embeddings: torch.Tensor | None, stage: str, gmmn=None, bank=None, meta: dict | None = None):
+    """A :class:`core.checkpoint.Checkpoint` of this stage (any model kind)."""
+    from core.checkpoint import Checkpoint
+
+    kind, config = model_kind_and_config(model)
+    seen = [n for n in class_names if n not in set(unseen)]
+    info = dict(meta or {})
+    info.update({"stage": stage, "unseen": list(unseen)})
+    return Checkpoint(
+        model_kind=kind, model_config=config, model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
+        class_names=list(class_names), seen_class_names=seen, embedding_spec=dict(embedding_spec),
+        class_embeddings=None if class_embeddings is None else torch.as_tensor(class_embeddings).float().cpu(),
+        gmmn_kind=None if gmmn is None else "gmmn", gmmn_config=None if gmmn is None else gmmn.config(),
+        gmmn_state=None if gmmn is None else {k: v.detach().cpu() for k, v in gmmn.state_dict().items()},
+        bank_features=None if bank is None else bank[0], bank_labels=None if bank is None else bank[1],
+        meta=info,
+    )
+
+
+def unseen_of(ck) -> list[str]:
+    unseen = ck.meta.get("unseen")
+    if unseen is None:
+        unseen = [n for n in ck.class_names if n not in set(ck.seen_class_names)]
+    return list(unseen)
+
+
+def resolve_embeddings(spec: str, dataset_kind: str, root: str | None, class_names: Sequence[str]
+                       ) -> tuple[np.ndarray, dict]:
+    """(C, E) class embeddings + a description of where they came from.
+
+    ``auto``: the paper's word2vec vectors on VOC / Context, ``ROOT/class_embeddings.npy`` for a
+    folder that has one, else the default word vectors. A ``.npy`` path: one row per class, in
+    class order. Anything else: an embedding source of ``core.embeddings`` (``default``, a file…).
+    """
+    spec = (spec or "auto").strip()
+    if spec == "auto":
+        kind = dataset_kind.replace("-", "_")
+        if kind in ("voc", "voc_aug", "sbd"):
+            spec = "paper-voc"
+        elif kind == "context":
+            spec = "paper-context"
+        elif root is not None and (Path(root) / "class_embeddings.npy").is_file():
+            spec = str(Path(root) / "class_embeddings.npy")
+        else:
+            spec = "default"
+    if spec.endswith(".npy"):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise UserError(f"class embedding file not found: {path}")
+        try:
+            matrix = np.load(path, allow_pickle=False).astype(np.float32)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read class embeddings {path}: {exc}") from None
+        if matrix.ndim != 2 or matrix.shape[0] != len(class_names):
+            raise UserError(f"{path} holds {matrix.shape} embeddings but the dataset has {len(class_names)} classes")
+        return matrix, {"name": "matrix", "path": str(path.resolve())}
+    from core.embeddings import get_embedder
+
+    embedder = get_embedder(spec)
+    return embedder.embed_many(list(class_names)), {"name": embedder.name, "spec": spec}
+
+
+def unseen_names(class_names: Sequence[str], dataset_kind: str, unseen: str | None, unseen_k: int | None) -> list[str]:
+    """The held-out class names from ``--unseen "a,b"`` or ``--unseen-k K`` (the paper's splits)."""
+    from core.data.splits import class_ids, unseen_classes
+
+    if unseen:
+        names = [n.strip() for n in unseen.split(",") if n.strip()]
+    elif unseen_k is not None:
+        kind = dataset_kind.replace("-", "_")
+        if kind in ("voc", "voc_aug", "sbd"):
+            names = unseen_classes("voc", unseen_k)
+        elif kind == "context":
+            names = unseen_classes("context", unseen_k)
+        else:
+            from core.data.synthetic import SYNTHETIC_CLASSES, synthetic_unseen
+
+            if list(class_names) != SYNTHETIC_CLASSES:
+                raise UserError("--unseen-k needs a VOC or Context dataset; name the unseen classes with --unseen")
+            names = synthetic_unseen(unseen_k)
+    else:
+        raise UserError("say which classes are unseen: --unseen \"cow,motorbike\" or --unseen-k 2")
+    ids = class_ids(names, class_names)
+    if 0 in ids:
+        raise UserError("background cannot be an unseen class")
+    return [class_names[i] for i in ids]

@@ -1,0 +1,77 @@
+"""DistributedDataParallel through torchrun: 2 CPU processes (gloo) train 2 iterations on synthetic scenes.
+
+Rank 1 starts from deliberately different weights; DDP must broadcast rank 0's weights at wrap time
+and all-reduce the gradients, so both ranks end with identical parameters — which also differ from
+the initial ones (training happened) — while each rank read its own shard of the data.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import torch
+    sys.path.insert(0, {repo!r})
+    from core.data.seen_only import SeenOnly
+    from core.data.synthetic import SyntheticScenes
+    from core.zs3 import distributed as zd
+    from core.zs3 import pipeline as P
+    from core.zs3.steps_synthetic import TinySegNet
+
+    out = Path(sys.argv[1])
+    torch.set_num_threads(1)
+    ctx = zd.init_distributed("cpu")
+    assert ctx.distributed and ctx.world_size == 2, ctx
+    torch.manual_seed(0)
+    model = TinySegNet(13, width=16)
+    initial = {{k: v.clone() for k, v in model.state_dict().items()}}
+    if ctx.rank == 1:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+    data = SeenOnly(SyntheticScenes(24, size=32, seed=1), [4, 9], workers=1)
+    sampler = zd.make_sampler(data, ctx, shuffle=True, seed=0)
+    shard = list(iter(sampler))
+    config = P.SegTrainConfig(iterations=2, batch_size=4, lr=0.05, crop_size=32, base_size=32, scale=(1.0, 1.0))
+    P.train_segmentation(model, data, config, unseen_ids=[4, 9], device=ctx.device, dist_ctx=ctx)
+    torch.save({{"params": dict(model.named_parameters()), "initial": initial}}, out / f"rank{{ctx.rank}}.pt")
+    (out / f"rank{{ctx.rank}}.json").write_text(json.dumps({{"shard": shard, "world": ctx.world_size}}))
+    zd.cleanup(ctx)
+""")
+
+
+def test_two_process_ddp_ends_with_identical_weights(tmp_path):
+    script = tmp_path / "ddp_train.py"
+    script.write_text(SCRIPT.format(repo=str(REPO)))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    env.pop("RANK", None)
+    env.pop("WORLD_SIZE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+         str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert r0["params"].keys() == r1["params"].keys()
+    for name, p0 in r0["params"].items():
+        assert torch.equal(p0, r1["params"][name]), f"{name} differs between ranks"
+    moved = [n for n, p in r0["params"].items() if not torch.equal(p, r0["initial"][n])]
+    assert "classifier.weight" in moved and any(n.startswith("backbone") for n in moved)
+    # the unseen classifier rows were never trained
+    unseen = torch.tensor([4, 9])
+    assert torch.equal(r0["params"]["classifier.weight"][unseen], r0["initial"]["classifier.weight"][unseen])
+    s0 = json.loads((tmp_path / "rank0.json").read_text())["shard"]
+    s1 = json.loads((tmp_path / "rank1.json").read_text())["shard"]
+    assert s0 and s1 and not set(s0) & set(s1), "each rank must read its own shard"
