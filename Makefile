@@ -36,7 +36,7 @@ test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m bench.run_all
+	$(PY) bench/run_all.py
 
 system-deps:
 	apt-get update -qq && apt-get install -y -qq $(SYSTEM_DEPS)
