@@ -1,12 +1,13 @@
 """``zs3 train seg|gmmn|retrain|self-train``: the paper's four training steps, one checkpoint per stage.
 
     zs3 train seg        --dataset voc_aug --root VOC [--sbd-root SBD] --unseen-k 2 --out seg.pth
-    zs3 train gmmn       --model seg.pth --dataset voc_aug --root VOC --out gmmn.pth
+    zs3 train gmmn       --model seg.pth --dataset voc_aug --root VOC --out gmmn.pth [--graph-context]
     zs3 train retrain    --model gmmn.pth --out zs3net.pth
     zs3 train self-train --model zs3net.pth --dataset voc_aug --root VOC --out zs3net_st.pth
 
 Defaults are the paper's. ``seg`` runs under ``torchrun --nproc_per_node N`` with DistributedDataParallel
-(rank 0 writes the checkpoint). No stage reads a label of an unseen class.
+(rank 0 writes the checkpoint). No stage reads a label of an unseen class. ``gmmn --graph-context``
+trains the graph-context generator (ZS3Net-GC); ``retrain`` and ``self-train`` then use it.
 """
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def register(subparsers) -> None:
     p.add_argument("--max-per-class", type=int, default=FEATURES_PER_CLASS,
                    help="real features sampled per class")
     p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--graph-context", action="store_true",
+                   help="graph-context generator (ZS3Net-GC): features depend on the neighbouring classes")
+    p.add_argument("--max-scenes", type=int, default=2000, help="--graph-context: training scenes kept (default 2000)")
+    p.add_argument("--scenes-per-step", type=int, default=1,
+                   help="--graph-context: scenes per generator step, one block-diagonal graph (default 1)")
     _common(p)
     p.set_defaults(func=run_gmmn)
 
@@ -130,6 +136,20 @@ def _ids(ck):
     unseen_ids = [ck.class_names.index(n) for n in unseen]
     seen_ids = [i for i in range(len(ck.class_names)) if i not in unseen_ids]
     return seen_ids, unseen_ids
+
+
+def _contexts(ck, path: str):
+    """The seen-only context graphs of a graph-context checkpoint; None for a plain GMMN."""
+    from core.errors import UserError
+    from core.zs3 import steps_io
+
+    if ck.gmmn_kind != "graph_gmmn":
+        return None
+    contexts = steps_io.contexts_of(ck)
+    if not contexts:
+        raise UserError(f"{path} holds a graph-context generator without its context graphs: "
+                        "rerun `zs3 train gmmn --graph-context`")
+    return contexts
 
 
 def _save(ck, path: str) -> None:
@@ -196,14 +216,27 @@ def run_gmmn(args) -> int:
         emb = torch.from_numpy(emb_np)
     model = steps_io.model_from_checkpoint(ck).to(device)
     seen_only = SeenOnly(dataset, unseen_ids)
-    print(f"step 2: features of seen classes on {len(seen_only)} images")
-    feats, labels = P.collect_features(model, seen_only, seen_ids,
-                                       P.FeatureConfig(max_per_class=args.max_per_class, batch_size=args.batch_size,
-                                                       workers=args.workers, seed=args.seed), device=device)
-    config = GMMNTrainConfig(steps=args.steps, lr=args.lr, per_class=args.per_class, seed=args.seed)
-    gmmn = P.train_generator(feats.to(device), labels.to(device), emb, seen_ids, config, device=device)
+    config = GMMNTrainConfig(steps=args.steps, lr=args.lr, per_class=args.per_class, seed=args.seed,
+                             scenes_per_step=args.scenes_per_step)
     meta = dict(ck.meta)
+    meta.pop("graph_contexts", None)
+    if args.graph_context:
+        print(f"step 2: scenes of seen classes on {len(seen_only)} images, graph-context generator")
+        scene_config = P.GraphSceneConfig(max_scenes=args.max_scenes, max_per_class=args.max_per_class,
+                                          batch_size=args.batch_size, workers=args.workers, seed=args.seed)
+        result = P.train_graph_generator(model, seen_only, seen_ids, emb, config, scene_config, device=device)
+        gmmn, feats, labels = result.gmmn, result.features, result.labels
+        meta["graph_contexts"] = P.contexts_to_list(result.contexts)
+        print(f"  {len(result.contexts)} distinct seen-only context graphs kept for step 3")
+    else:
+        print(f"step 2: features of seen classes on {len(seen_only)} images")
+        feats, labels = P.collect_features(model, seen_only, seen_ids,
+                                           P.FeatureConfig(max_per_class=args.max_per_class,
+                                                           batch_size=args.batch_size, workers=args.workers,
+                                                           seed=args.seed), device=device)
+        gmmn = P.train_generator(feats.to(device), labels.to(device), emb, seen_ids, config, device=device)
     meta["gmmn_config"] = config.to_dict()
+    meta["gmmn_kind"] = steps_io.gmmn_kind_of(gmmn)
     out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), spec, emb, "gmmn", gmmn=gmmn,
                                    bank=(feats, labels), meta=meta)
     _save(out, args.out)
@@ -227,10 +260,11 @@ def run_retrain(args) -> int:
     model = steps_io.model_from_checkpoint(ck).to(device)
     feats, labels = ck.bank_features.float(), ck.bank_labels.long()
     seen_rows = torch.isin(labels, torch.tensor(seen_ids))
+    contexts = _contexts(ck, args.model)
     print(f"step 3: classifier on {int(seen_rows.sum())} real seen features + generated features of "
-          f"{len(unseen_ids)} unseen classes")
+          f"{len(unseen_ids)} unseen classes" + (" (graph context)" if contexts is not None else ""))
     P.retrain_classifier(model, feats[seen_rows], labels[seen_rows], gmmn.to(device), ck.class_embeddings,
-                         unseen_ids, n_generated=args.n_generated, seed=args.seed)
+                         unseen_ids, n_generated=args.n_generated, seed=args.seed, contexts=contexts)
     meta = dict(ck.meta)
     out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), ck.embedding_spec,
                                    ck.class_embeddings, "retrain", gmmn=gmmn,
@@ -260,7 +294,7 @@ def run_self_train(args) -> int:
     config = P.SelfTrainConfig(percent=percent, max_per_class=args.max_per_class, batch_size=args.batch_size,
                                workers=args.workers, seed=args.seed)
     _, stats = P.self_train(model, dataset, unseen_ids, percent, feats, labels, gmmn.to(device),
-                            ck.class_embeddings, config, device=device)
+                            ck.class_embeddings, config, device=device, contexts=_contexts(ck, args.model))
     for u, n in stats["pseudo_pixels"].items():
         print(f"  {ck.class_names[u]}: {n} pseudo-labelled pixels")
     meta = dict(ck.meta)

@@ -5,13 +5,14 @@ fewer) and the same number of generated ones, and takes one batched MMD over all
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from core.errors import CancelledError, UserError
 from core.models.gmmn import DEFAULT_SIGMAS, GMMN, mmd_loss
@@ -35,6 +36,7 @@ class GMMNTrainConfig:
     dropout: float = 0.5
     seed: int = 0
     classes_per_step: int | None = None  # None = every present class in every step
+    scenes_per_step: int = 1  # graph-context generator only: scenes per step, as one block-diagonal graph
     output_relu: bool = True
 
     def to_dict(self) -> dict:
@@ -179,43 +181,129 @@ def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progres
     return gmmn
 
 
+@contextlib.contextmanager
+def sampling_mode(net: nn.Module, seed: int | None = None, with_dropout: bool = True):
+    """Context for drawing samples from a generator ``net``: no autograd, dropout as asked, seeded.
+
+    ``with_dropout`` puts only the ``nn.Dropout`` modules in training mode (every other module in
+    eval mode); the training flag of every module is restored on exit. With a ``seed`` the global
+    RNG (which draws dropout masks) is forked and seeded, so the caller's RNG is untouched and the
+    draw is reproducible; the yielded ``torch.Generator`` (None without a seed) is for the noise.
+    ``torch.no_grad`` rather than ``inference_mode``: callers train classifiers on these tensors.
+    """
+    device = next(net.parameters()).device
+    flags = [(m, m.training) for m in net.modules()]
+    fork_devices = [device] if device.type == "cuda" else []
+    try:
+        with torch.random.fork_rng(devices=fork_devices, enabled=seed is not None), torch.no_grad():
+            gen = None
+            if seed is not None:
+                torch.manual_seed(int(seed))
+                gen = torch.Generator(device=device)
+                gen.manual_seed(int(seed))
+            net.eval()
+            if with_dropout:
+                for m in net.modules():
+                    if isinstance(m, nn.Dropout):
+                        m.train()
+            yield gen
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
 def generate_features(
     gmmn: GMMN,
     class_embeddings: Tensor,
     class_ids: Sequence[int],
     n_per_class: int,
     seed: int | None = None,
+    with_dropout: bool = True,
 ) -> tuple[Tensor, Tensor]:
-    """Sample ``n_per_class`` synthetic features for each class in ``class_ids``.
+    """Sample ``n_per_class`` synthetic features for each class in ``class_ids``: the one sampler.
 
-    The network is used in eval mode (no dropout): diversity comes from the noise. Returns
-    ``(features (K*n, F), labels (K*n,) long)`` on the GMMN's device, grouped by class in the order
-    of ``class_ids``.
+    ``with_dropout`` (default) samples with the GMMN's dropout active, i.e. from the distribution the
+    MMD fitted to the real features during training (dropout was on then); eval-mode samples come out
+    about half as spread and the retrained classifier fences unseen classes into too small a region
+    (docs/adr/0003-generation-sampling.md). A ``seed`` makes the draw reproducible in both modes and
+    leaves the caller's RNG untouched. Returns ``(features (K*n, F), labels (K*n,) long)`` on the
+    GMMN's device, grouped by class in the order of ``class_ids``; no autograd graph; the module's
+    training flags are as before. A ``GraphContextGMMN`` (e.g. from a ``--graph-context``
+    checkpoint) is sampled without context, each class as a lone node; in-context generation is
+    ``core.zs3.pipeline.generate_in_context``.
     """
+    from core.models.graph_context import GraphContextGMMN
+
     device = next(gmmn.parameters()).device
     ids = torch.as_tensor(list(class_ids), dtype=torch.long)
     n = int(n_per_class)
     if ids.numel() == 0 or n <= 0:
         return torch.zeros(0, gmmn.feat_dim, device=device), torch.zeros(0, dtype=torch.long, device=device)
-    gen = None
-    if seed is not None:
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(seed))
-    emb = class_embeddings.to(device=device, dtype=torch.float32)[ids.to(device)].repeat_interleave(n, dim=0)
-    was_training = gmmn.training
-    gmmn.eval()
-    try:
-        with torch.no_grad():  # not inference_mode: callers train on these tensors
-            noise = gmmn.sample_noise(emb.shape[0], generator=gen, device=device)
-            feats = gmmn(emb, noise).float()
-    finally:
-        gmmn.train(was_training)
+    if isinstance(gmmn, GraphContextGMMN):
+        lone = [([int(c)], torch.zeros(1, 1)) for c in ids.tolist()]
+        feats = generate_in_graphs(gmmn, class_embeddings, lone, [0] * len(lone), n, seed, with_dropout)
+        return feats.reshape(-1, gmmn.feat_dim), ids.to(device).repeat_interleave(n)
+    emb = torch.as_tensor(class_embeddings).to(device=device, dtype=torch.float32)[ids.to(device)]
+    emb = emb.repeat_interleave(n, dim=0)
+    with sampling_mode(gmmn, seed, with_dropout) as gen:
+        noise = gmmn.sample_noise(emb.shape[0], generator=gen, device=device)
+        feats = gmmn(emb, noise).float()
     labels = ids.to(device).repeat_interleave(n)
     return feats, labels
 
 
+@dataclass
+class GraphScene:
+    """One image's training data for the graph-context GMMN, compact.
+
+    ``features`` (M, F) real features grouped by class in the order of ``present`` (K,) long with
+    ``counts`` (K,) rows each; ``adjacency`` (K, K) 0/1: which of those classes touch in the image.
+    """
+
+    features: Tensor
+    present: Tensor
+    counts: Tensor
+    adjacency: Tensor
+
+
+def prepare_graph_scene(features: Tensor, label_map: Tensor, num_classes: int, max_per_class: int | None = None,
+                        generator: torch.Generator | None = None) -> GraphScene | None:
+    """``features`` (F,h,w) + ``label_map`` (h,w) at feature resolution → a :class:`GraphScene`.
+
+    255 and ids ≥ ``num_classes`` are ignored (the graph is built from the whole map, so pass maps
+    whose classes may be read). ``max_per_class`` keeps a random subset of each class's pixels (the
+    graph is unchanged): it bounds the memory of thousands of scenes. None when no pixel is labelled.
+    """
+    from core.models.graph_context import class_adjacency
+
+    f = features.reshape(features.shape[0], -1).t()
+    lab = torch.as_tensor(label_map).reshape(-1).long().to(f.device)
+    if lab.shape[0] != f.shape[0]:
+        raise ValueError(f"label map ({tuple(label_map.shape)}) does not match features ({tuple(features.shape)})")
+    keep = (lab != IGNORE) & (lab >= 0) & (lab < num_classes)
+    if not bool(keep.any()):
+        return None
+    f, lab = f[keep], lab[keep]
+    if max_per_class is not None:
+        # random key per row, sort by (class, key), keep the first max_per_class of each class
+        keys = torch.rand(lab.shape[0], generator=generator, device="cpu").to(lab.device)
+        order = torch.argsort(lab.double() * 2.0 + keys.double())
+    else:
+        order = torch.argsort(lab, stable=True)
+    f, lab = f[order], lab[order]
+    present, counts = torch.unique_consecutive(lab, return_counts=True)
+    if max_per_class is not None and int(counts.max()) > max_per_class:
+        starts = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(lab.shape[0], device=lab.device) - starts.repeat_interleave(counts)
+        sel = rank < int(max_per_class)
+        f, counts = f[sel], counts.clamp(max=int(max_per_class))
+    pc = present.cpu()
+    adj = class_adjacency(torch.as_tensor(label_map).cpu(), num_classes)[pc][:, pc]
+    return GraphScene(f.float(), present, counts, adj)
+
+
 def train_graph_gmmn(
-    scenes: Sequence[tuple[Tensor, Tensor]],
+    scenes: Sequence,
     class_embeddings: Tensor,
     config: GMMNTrainConfig | None = None,
     gmmn=None,
@@ -225,28 +313,27 @@ def train_graph_gmmn(
     """Train a ``GraphContextGMMN`` (ZS3Net-GC) on per-image scenes.
 
     ``scenes``: ``(features (F,h,w), label_map (h,w))`` pairs at feature resolution (255 = ignore;
-    pass only maps whose classes may be read, i.e. seen classes). Each step takes one scene, builds
-    the adjacency graph of its classes, draws ``per_class`` real features per node, generates
-    ``per_class`` samples per node in one batched graph pass, and takes one batched MMD.
+    pass only maps whose classes may be read, i.e. seen classes), or :class:`GraphScene` objects
+    (``prepare_graph_scene``). Each step takes ``config.scenes_per_step`` random scenes, draws
+    ``per_class`` real features per node of their class-adjacency graphs, generates ``per_class``
+    samples per node in one batched pass over the block-diagonal union of the graphs (dropout on),
+    and takes one batched MMD over all nodes. Training runs on the device of the first scene's
+    features. Returns the network in eval mode.
     """
-    from core.models.graph_context import GraphContextGMMN, class_adjacency, normalize_adjacency
+    from core.models.graph_context import GraphContextGMMN, normalize_adjacency
 
     config = config or GMMNTrainConfig()
     num_classes = class_embeddings.shape[0]
     prepared = []
-    for feats, label_map in scenes:
-        f = feats.reshape(feats.shape[0], -1).t()
-        lab = torch.as_tensor(label_map).reshape(-1).long().to(f.device)
-        if lab.shape[0] != f.shape[0]:
-            raise ValueError(f"label map ({tuple(label_map.shape)}) does not match features ({tuple(feats.shape)})")
-        keep = (lab != IGNORE) & (lab < num_classes)
-        if not bool(keep.any()):
+    for scene in scenes:
+        if not isinstance(scene, GraphScene):
+            scene = prepare_graph_scene(scene[0], scene[1], num_classes)
+        if scene is None:
             continue
-        order = torch.argsort(lab[keep], stable=True)
-        f, lab_k = f[keep][order].float(), lab[keep][order]
-        present, counts = torch.unique_consecutive(lab_k, return_counts=True)
-        adj = class_adjacency(torch.as_tensor(label_map).cpu(), num_classes)[present.cpu()][:, present.cpu()]
-        prepared.append((f, present, counts, torch.cumsum(counts, 0) - counts, normalize_adjacency(adj).to(f.device)))
+        f = scene.features
+        present, counts = scene.present.to(f.device), scene.counts.to(f.device)
+        prepared.append((f, present, counts, torch.cumsum(counts, 0) - counts,
+                         normalize_adjacency(scene.adjacency.float()).to(f.device)))
     if not prepared:
         raise UserError("no labelled pixels to train the graph-context feature generator on")
     device = prepared[0][0].device
@@ -257,6 +344,10 @@ def train_graph_gmmn(
         if gmmn is None:
             gmmn = GraphContextGMMN(emb_all.shape[1], feat_dim=prepared[0][0].shape[1], noise_dim=config.noise_dim,
                                     hidden_dim=config.hidden_dim, dropout=config.dropout, output_relu=config.output_relu)
+        if gmmn.embed_dim != emb_all.shape[1] or gmmn.feat_dim != prepared[0][0].shape[1]:
+            raise UserError(
+                f"graph feature generator expects {gmmn.embed_dim}-d embeddings and {gmmn.feat_dim}-d features, "
+                f"got {emb_all.shape[1]} and {prepared[0][0].shape[1]}: retrain it from scratch")
         gmmn = gmmn.to(device).train()
         optimizer = _Adam(list(gmmn.parameters()), lr=config.lr)
         gen = torch.Generator(device=device)
@@ -265,12 +356,19 @@ def train_graph_gmmn(
         report_every = max(1, config.steps // 50)
         for step in range(int(config.steps)):
             _check_cancel(cancel)
-            f, present, counts, starts, norm_adj = prepared[int(torch.randint(len(prepared), (1,), generator=gen, device=device))]
-            k = present.shape[0]
-            offsets = torch.minimum((torch.rand(k, per, generator=gen, device=device) * counts[:, None]).long(),
-                                    counts[:, None] - 1)
-            real = f[starts[:, None] + offsets]  # (K, per, F)
-            noise = torch.rand(per, k, gmmn.noise_dim, generator=gen, device=device)
+            picks = torch.randint(len(prepared), (max(1, int(config.scenes_per_step)),), generator=gen, device=device)
+            reals, nodes, adjs = [], [], []
+            for i in picks.tolist():
+                f, present, counts, starts, norm_adj = prepared[i]
+                offsets = torch.minimum((torch.rand(present.shape[0], per, generator=gen, device=device)
+                                         * counts[:, None]).long(), counts[:, None] - 1)
+                reals.append(f[starts[:, None] + offsets])  # (K_i, per, F)
+                nodes.append(present)
+                adjs.append(norm_adj)
+            real = torch.cat(reals)  # (K, per, F), K = nodes of all picked scenes
+            present = torch.cat(nodes)
+            norm_adj = adjs[0] if len(adjs) == 1 else torch.block_diag(*adjs)  # scenes stay separate graphs
+            noise = torch.rand(per, present.shape[0], gmmn.noise_dim, generator=gen, device=device)
             fake = gmmn(emb_all[present], norm_adj, noise, normalized=True).transpose(0, 1)  # (K, per, F)
             loss = mmd_loss(real, fake, config.sigmas)
             optimizer.zero_grad()
@@ -288,25 +386,50 @@ def generate_graph_features(
     adjacency: Tensor,
     n_per_class: int,
     seed: int | None = None,
+    with_dropout: bool = True,
 ) -> tuple[Tensor, Tensor]:
     """Sample features for the nodes ``class_ids`` of a context graph ``adjacency`` (K,K over those ids).
 
+    Same sampling rules as :func:`generate_features` (``with_dropout``, ``seed``, no autograd).
     Returns ``(features (K*n, F), labels (K*n,))`` grouped by class in the order of ``class_ids``.
     """
     device = next(gmmn.parameters()).device
     ids = torch.as_tensor(list(class_ids), dtype=torch.long, device=device)
     n = int(n_per_class)
-    gen = None
-    if seed is not None:
-        gen = torch.Generator(device=device)
-        gen.manual_seed(int(seed))
-    was_training = gmmn.training
-    gmmn.eval()
-    try:
-        with torch.no_grad():
-            noise = torch.rand(n, ids.shape[0], gmmn.noise_dim, generator=gen, device=device)
-            emb = class_embeddings.to(device=device, dtype=torch.float32)[ids]
-            feats = gmmn(emb, adjacency.to(device), noise).transpose(0, 1).reshape(-1, gmmn.feat_dim)
-    finally:
-        gmmn.train(was_training)
+    with sampling_mode(gmmn, seed, with_dropout) as gen:
+        noise = torch.rand(n, ids.shape[0], gmmn.noise_dim, generator=gen, device=device)
+        emb = torch.as_tensor(class_embeddings).to(device=device, dtype=torch.float32)[ids]
+        feats = gmmn(emb, adjacency.to(device), noise).transpose(0, 1).reshape(-1, gmmn.feat_dim).float()
     return feats, ids.repeat_interleave(n)
+
+
+def generate_in_graphs(
+    gmmn,
+    class_embeddings: Tensor,
+    graphs: Sequence[tuple[Sequence[int], Tensor]],
+    nodes: Sequence[int],
+    samples_per_graph: int,
+    seed: int | None = None,
+    with_dropout: bool = True,
+) -> Tensor:
+    """Features of one node per graph, for many graphs in one batched pass.
+
+    ``graphs``: ``(class_ids (K_g,), adjacency (K_g, K_g))``; ``nodes[g]`` the position of the node
+    wanted in graph ``g``. The graphs go through the network as one block-diagonal graph (a graph
+    convolution never crosses blocks, so each graph is processed on its own). Returns
+    ``(G, samples_per_graph, F)``.
+    """
+    from core.models.graph_context import normalize_adjacency
+
+    device = next(gmmn.parameters()).device
+    if not graphs:
+        return torch.zeros(0, int(samples_per_graph), gmmn.feat_dim, device=device)
+    ids = torch.cat([torch.as_tensor(list(g[0]), dtype=torch.long) for g in graphs]).to(device)
+    norm = torch.block_diag(*[normalize_adjacency(torch.as_tensor(g[1]).float()) for g in graphs]).to(device)
+    offsets = torch.tensor([0] + [len(g[0]) for g in graphs[:-1]]).cumsum(0)
+    where = (offsets + torch.as_tensor(list(nodes), dtype=torch.long)).to(device)
+    emb = torch.as_tensor(class_embeddings).to(device=device, dtype=torch.float32)[ids]
+    with sampling_mode(gmmn, seed, with_dropout) as gen:
+        noise = torch.rand(int(samples_per_graph), ids.shape[0], gmmn.noise_dim, generator=gen, device=device)
+        out = gmmn(emb, norm, noise, normalized=True)  # (S, N, F)
+    return out[:, where].transpose(0, 1).float()

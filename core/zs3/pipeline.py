@@ -13,6 +13,12 @@
 
 :func:`evaluate` – one confusion matrix over the whole set, arg-max over all classes.
 
+Graph context (ZS3Net-GC): :func:`train_graph_generator` replaces step 2b with a GMMN whose layers are
+graph convolutions over each seen-only scene's class-adjacency graph; step 3 then generates every
+unseen class inside context graphs made from those seen-only graphs (:func:`insert_unseen`), never
+from a label map holding the unseen class. Generated features are sampled with the GMMN's dropout
+on (``core.zs3.generation.generate_features``, docs/adr/0003-generation-sampling.md).
+
 No step reads a label of an unseen class: the reference code does (it puts generated features at the
 ground-truth positions of unseen pixels); ``tests/engine/test_no_unseen_labels.py`` proves we do not.
 Defaults are the paper's (SGD lr 7e-3 poly 0.9, momentum 0.9, weight decay 5e-4, output stride 16,
@@ -79,12 +85,30 @@ class FeatureConfig:
 
 
 @dataclass
+class GraphSceneConfig:
+    """Step 2 of the graph-context variant (ZS3Net-GC): scenes of seen-only training images.
+
+    ``max_scenes`` images (a seeded uniform sample; None = all) keep their class-adjacency graph and
+    at most ``max_per_class_per_scene`` feature rows per class (bounded memory); the same pass also
+    samples at most ``max_per_class`` real features per class for step 3 (like :func:`collect_features`).
+    """
+
+    max_scenes: int | None = 2000
+    max_per_class_per_scene: int = 64
+    max_per_class: int = 20000
+    batch_size: int = 8
+    workers: int = 0
+    seed: int = 0
+
+
+@dataclass
 class SelfTrainConfig:
     """Step 4 options. ``percent``: top p % most confident pixels per unseen class (25 VOC, 75 Context)."""
 
     percent: float = 25.0
     max_per_class: int = 20000
     include_generated: bool = True
+    sample_with_dropout: bool = True  # see core.zs3.generation.generate_features
     batch_size: int = 8
     workers: int = 0
     seed: int = 0
@@ -426,53 +450,244 @@ def train_generator(features: Tensor, labels: Tensor, class_embeddings: Tensor, 
                       progress=progress, cancel=cancel)
 
 
+# ----------------------------------------------------------------------------- step 2, graph context
+#: a context graph: the class ids of its nodes and their (K, K) 0/1 adjacency
+ContextGraph = tuple[list[int], Tensor]
+
+
+@dataclass
+class GraphGenerator:
+    """What :func:`train_graph_generator` returns.
+
+    ``gmmn``: the ``GraphContextGMMN``; ``contexts``: the distinct class-adjacency graphs of the
+    seen-only training scenes (seen ids only), from which step 3 builds unseen contexts;
+    ``features`` / ``labels``: real seen features sampled in the same pass (step 3's real rows).
+    """
+
+    gmmn: nn.Module
+    contexts: list
+    features: Tensor
+    labels: Tensor
+
+
+def _subset_indices(n: int, k: int | None, seed: int) -> set[int]:
+    if k is None or k >= n:
+        return set(range(n))
+    return set(torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))[: int(k)].tolist())
+
+
+@torch.no_grad()
+def collect_scenes(model: nn.Module, dataset_seen_only, seen_ids: Sequence[int], num_classes: int,
+                   config: GraphSceneConfig | None = None, device: torch.device | None = None,
+                   progress: Progress | None = None, cancel: threading.Event | None = None):
+    """Step 2a of ZS3Net-GC: per-image scenes + a real seen-feature sample, in one pass.
+
+    Label maps go through the seen look-up table (anything not seen → 255) before use and are
+    nearest-downsampled to the feature grid, as in :func:`collect_features`; ``dataset_seen_only``
+    should be the ``SeenOnly`` view. Returns ``(scenes: list[GraphScene] on CPU, features, labels)``.
+    """
+    from core.device import inference_context
+    from core.zs3.generation import prepare_graph_scene
+
+    config = config or GraphSceneConfig()
+    device = device or _model_device(model)
+    lut = torch.from_numpy(seen_lut(seen_ids).astype(np.int64))
+    bank = _BottomK(config.max_per_class, config.seed)
+    chosen = _subset_indices(len(dataset_seen_only), config.max_scenes, config.seed)
+    gen = torch.Generator().manual_seed(int(config.seed) + 1)
+    scenes = []
+    model.eval()
+    total, index, feat_dim = len(dataset_seen_only), 0, 0
+    for batch in _same_size_batches(_iterate(dataset_seen_only, _image_and_label, config.workers), config.batch_size):
+        _check_cancel(cancel, "scene collection")
+        images = normalize_images([b[0] for b in batch], device)
+        labels = lut[torch.from_numpy(np.stack([b[1] for b in batch])).long()]  # unseen → 255 first
+        with inference_context(device):
+            feats = model.features(images)
+        feats = feats.float()
+        feat_dim = feats.shape[1]
+        small = F.interpolate(labels[:, None].float(), size=feats.shape[-2:], mode="nearest")[:, 0].long()
+        flat_feats = feats.permute(0, 2, 3, 1).reshape(-1, feat_dim)
+        flat_labels = small.reshape(-1).to(flat_feats.device)
+        keep = flat_labels != IGNORE
+        bank.add(flat_feats[keep], flat_labels[keep])
+        for j in range(len(batch)):
+            if index + j in chosen:
+                scene = prepare_graph_scene(feats[j].cpu(), small[j], num_classes,
+                                            config.max_per_class_per_scene, generator=gen)
+                if scene is not None:
+                    scenes.append(scene)
+        index += len(batch)
+        if progress is not None:
+            progress(index / max(1, total), f"scenes of {index}/{total} images")
+    real_feats, real_labels = bank.result(feat_dim)
+    if not scenes:
+        raise UserError("no labelled pixel of a seen class found: cannot collect scenes")
+    log.info("collected %d scenes, %d seen features", len(scenes), real_feats.shape[0])
+    return scenes, real_feats, real_labels
+
+
+def context_graphs(scenes, max_graphs: int | None = 2000) -> list:
+    """The distinct class-adjacency graphs of ``scenes`` as ``(class ids, adjacency)`` (first seen first)."""
+    seen_keys, out = set(), []
+    for scene in scenes:
+        ids = [int(i) for i in scene.present.tolist()]
+        adj = scene.adjacency.float().cpu()
+        key = (tuple(ids), tuple(adj.flatten().int().tolist()))
+        if key in seen_keys:
+            continue
+        seen_keys.add(key)
+        out.append((ids, adj))
+        if max_graphs is not None and len(out) >= max_graphs:
+            break
+    return out
+
+
+def contexts_to_list(contexts) -> list:
+    """Plain-container form for a checkpoint's meta: ``[[ids], [[i, j], …]]`` (edges as class-id pairs)."""
+    out = []
+    for ids, adj in contexts:
+        a = torch.as_tensor(adj)
+        edges = [[ids[i], ids[j]] for i, j in torch.nonzero(torch.triu(a, 1)).tolist()]
+        out.append([list(map(int, ids)), edges])
+    return out
+
+
+def contexts_from_list(items) -> list:
+    """Inverse of :func:`contexts_to_list`."""
+    out = []
+    for ids, edges in items:
+        ids = [int(i) for i in ids]
+        pos = {c: k for k, c in enumerate(ids)}
+        adj = torch.zeros(len(ids), len(ids))
+        for a, b in edges:
+            adj[pos[int(a)], pos[int(b)]] = adj[pos[int(b)], pos[int(a)]] = 1.0
+        out.append((ids, adj))
+    return out
+
+
+def train_graph_generator(model: nn.Module, dataset_seen_only, seen_ids: Sequence[int], class_embeddings: Tensor,
+                          config=None, scene_config: GraphSceneConfig | None = None,
+                          device: torch.device | None = None, progress: Progress | None = None,
+                          cancel: threading.Event | None = None) -> GraphGenerator:
+    """Step 2 of ZS3Net-GC: scenes of seen-only training images, then the graph-context GMMN on them.
+
+    Every scene is the features of one image with its seen-only label map nearest-downsampled to the
+    feature grid (unseen ids → 255 before use, so an unseen id is never read); the GMMN is trained on
+    the class-adjacency graph of each scene (``core.zs3.generation.train_graph_gmmn``).
+    """
+    from core.zs3.generation import GMMNTrainConfig, train_graph_gmmn
+
+    config = config or GMMNTrainConfig()
+    device = device or _model_device(model)
+    emb = torch.as_tensor(class_embeddings, dtype=torch.float32)
+
+    def sub(lo, hi):
+        return None if progress is None else (lambda f, m: progress(lo + (hi - lo) * f, m))
+
+    scenes, real_feats, real_labels = collect_scenes(model, dataset_seen_only, seen_ids, emb.shape[0], scene_config,
+                                                     device=device, progress=sub(0.0, 0.3), cancel=cancel)
+    on_device = [type(s)(s.features.to(device), s.present.to(device), s.counts.to(device), s.adjacency)
+                 for s in scenes]
+    gmmn = train_graph_gmmn(on_device, emb.to(device), config, progress=sub(0.3, 1.0), cancel=cancel)
+    return GraphGenerator(gmmn, context_graphs(scenes), real_feats, real_labels)
+
+
+def insert_unseen(context: tuple, unseen_id: int, generator: torch.Generator) -> tuple[list[int], Tensor, int]:
+    """A context graph for ``unseen_id`` built from a seen-only scene graph, without any unseen label.
+
+    Two ways, each with probability ½: *replace* a random non-background node by the unseen class
+    (it inherits that region's neighbours: an unseen object where a seen one was), or *add* the
+    unseen class as a new node touching 1–2 random present classes (an extra object). A graph with
+    no object node (background alone) always gets the *add*. Returns ``(ids, adjacency, position of
+    the unseen node)``.
+    """
+    ids, adj = list(context[0]), torch.as_tensor(context[1]).float()
+    objects = [k for k, c in enumerate(ids) if c != 0]
+    if objects and float(torch.rand(1, generator=generator)) < 0.5:
+        k = objects[int(torch.randint(len(objects), (1,), generator=generator))]
+        ids[k] = int(unseen_id)
+        return ids, adj.clone(), k
+    n = len(ids)
+    m = min(n, 1 + int(torch.randint(2, (1,), generator=generator)))
+    touch = torch.randperm(n, generator=generator)[:m]
+    new = torch.zeros(n + 1, n + 1)
+    new[:n, :n] = adj
+    new[n, touch] = 1.0
+    new[touch, n] = 1.0
+    return ids + [int(unseen_id)], new, n
+
+
+def generate_in_context(gmmn, class_embeddings: Tensor, unseen_ids: Sequence[int], contexts, n_per_class: int,
+                        seed: int = 0, with_dropout: bool = True, n_contexts: int = 64) -> tuple[Tensor, Tensor]:
+    """Graph-context features of each unseen class, each in ``n_contexts`` random contexts.
+
+    For every unseen class ``n_contexts`` seen-only scene graphs are drawn from ``contexts`` and the
+    class is put into each (:func:`insert_unseen`); the network then generates the unseen node's
+    features in all of them in one batched pass. No unseen label is read: the graphs come from
+    seen-only label maps (a context holding an unseen id is refused). Returns ``(features (U*n, F),
+    labels (U*n,))`` grouped by class.
+    """
+    from core.zs3.generation import generate_in_graphs
+
+    unseen = [int(u) for u in unseen_ids]
+    if not contexts:
+        raise ValueError("the graph-context generator needs context graphs of seen-only scenes")
+    for ids, _ in contexts:
+        if set(map(int, ids)) & set(unseen):
+            raise ValueError("a context graph holds an unseen class: contexts must come from seen-only label maps")
+    n = int(n_per_class)
+    m = max(1, min(int(n_contexts), n))
+    per = int(math.ceil(n / m))
+    gen = torch.Generator().manual_seed(int(seed))
+    feats, labels = [], []
+    for i, u in enumerate(unseen):
+        picks = torch.randint(len(contexts), (m,), generator=gen).tolist()
+        graphs, nodes = [], []
+        for p in picks:
+            ids, adj, pos = insert_unseen(contexts[p], u, gen)
+            graphs.append((ids, adj))
+            nodes.append(pos)
+        out = generate_in_graphs(gmmn, class_embeddings, graphs, nodes, per, seed=int(seed) + 1000 * i,
+                                 with_dropout=with_dropout)
+        feats.append(out.reshape(-1, out.shape[-1])[:n])
+        labels.append(torch.full((n,), u, dtype=torch.long, device=out.device))
+    return torch.cat(feats), torch.cat(labels)
+
+
 # ----------------------------------------------------------------------------- step 3
 def _assert_no_unseen(labels: Tensor, unseen_ids: Sequence[int], what: str) -> None:
     if labels.numel() and bool(torch.isin(labels.cpu(), torch.tensor(list(unseen_ids), dtype=torch.long)).any()):
         raise ValueError(f"{what} contain unseen-class rows: real features of unseen classes are not allowed here")
 
 
-def sample_generator(gmmn, class_embeddings: Tensor, class_ids: Sequence[int], n_per_class: int,
-                     seed: int = 0, with_dropout: bool = True) -> tuple[Tensor, Tensor]:
-    """Generated features ``(K*n, F)`` and labels for ``class_ids``.
-
-    ``with_dropout`` (default) samples with the GMMN's dropout active, i.e. from the very distribution
-    the MMD loss fitted to the real features during training (dropout was on then). Sampling in eval
-    mode (``core.zs3.generation.generate_features``) gives features about half as spread as the real
-    ones, and the retrained classifier then fences each unseen class into a region too small for its
-    real pixels (measured on the synthetic benchmark: unseen mIoU 0.02 in eval mode vs 0.09 here).
-    """
+def _generate_unseen(gmmn, class_embeddings, unseen_ids, n, seed, with_dropout, contexts):
+    from core.models.graph_context import GraphContextGMMN
     from core.zs3.generation import generate_features
 
-    if not with_dropout or getattr(gmmn, "dropout", 0.0) == 0.0:
-        return generate_features(gmmn, class_embeddings, class_ids, n_per_class, seed=seed)
-    device = next(gmmn.parameters()).device
-    ids = torch.as_tensor(list(class_ids), dtype=torch.long, device=device)
-    emb = torch.as_tensor(class_embeddings, dtype=torch.float32).to(device)[ids].repeat_interleave(int(n_per_class), 0)
-    gen = torch.Generator(device=device).manual_seed(int(seed))
-    was_training = gmmn.training
-    fork_devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=fork_devices), torch.no_grad():  # dropout masks from a seeded global RNG
-        torch.manual_seed(int(seed))
-        gmmn.train()
-        feats = gmmn(emb, gmmn.sample_noise(emb.shape[0], generator=gen, device=device)).float()
-    gmmn.train(was_training)
-    return feats, ids.repeat_interleave(int(n_per_class))
+    if isinstance(gmmn, GraphContextGMMN):
+        return generate_in_context(gmmn, class_embeddings, unseen_ids, contexts, n, seed=seed,
+                                   with_dropout=with_dropout)
+    return generate_features(gmmn, class_embeddings, unseen_ids, n, seed=seed, with_dropout=with_dropout)
 
 
 def retrain_classifier(model: nn.Module, real_feats: Tensor, real_labels: Tensor, gmmn,
                        class_embeddings: Tensor, unseen_ids: Sequence[int], config=None,
                        n_generated: int | None = None, extra_feats: Tensor | None = None,
                        extra_labels: Tensor | None = None, seed: int = 0, sample_with_dropout: bool = True,
-                       progress: Progress | None = None, cancel: threading.Event | None = None) -> nn.Module:
+                       contexts=None, progress: Progress | None = None,
+                       cancel: threading.Event | None = None) -> nn.Module:
     """Step 3: retrain only the final 1×1 classifier on real seen + generated unseen features.
 
     ``n_generated`` per unseen class defaults to the largest real per-class count (capped by the
     classifier's ``max_per_class``); the fit itself is class-balanced. ``gmmn=None`` is the
     no-generation baseline: the classifier is fitted on seen features only and the unseen rows are set
     to never win (weight 0, bias −1e4). ``extra_feats/labels`` (step 4's pseudo-labelled pixels) are
-    added as they are. ``sample_with_dropout``: see :func:`sample_generator`. The result is copied into
-    the model's classifier conv; the model is returned.
+    added as they are. ``sample_with_dropout``: see ``core.zs3.generation.generate_features``
+    (docs/adr/0003). A ``GraphContextGMMN`` generates each unseen class in context graphs built from
+    ``contexts`` (the seen-only scene graphs of :func:`train_graph_generator`, see
+    :func:`generate_in_context`). The result is copied into the model's classifier conv; the model is
+    returned.
     """
     from core.zs3.classifier import ClassifierTrainConfig, train_classifier
 
@@ -490,8 +705,8 @@ def retrain_classifier(model: nn.Module, real_feats: Tensor, real_labels: Tensor
             n_generated = int(counts.max())
             if config.max_per_class:
                 n_generated = min(n_generated, int(config.max_per_class))
-        gen_feats, gen_labels = sample_generator(gmmn, class_embeddings, unseen_ids, max(1, n_generated), seed=seed,
-                                                 with_dropout=sample_with_dropout)
+        gen_feats, gen_labels = _generate_unseen(gmmn, class_embeddings, unseen_ids, max(1, n_generated), seed,
+                                                 sample_with_dropout, contexts)
         feats.append(gen_feats.float().cpu())
         labels.append(gen_labels.cpu())
     if extra_feats is not None and extra_feats.numel():
@@ -513,7 +728,7 @@ def retrain_classifier(model: nn.Module, real_feats: Tensor, real_labels: Tensor
 def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], percent: float,
                real_feats: Tensor, real_labels: Tensor, gmmn, class_embeddings: Tensor,
                config: SelfTrainConfig | None = None, classifier_config=None,
-               device: torch.device | None = None, progress: Progress | None = None,
+               device: torch.device | None = None, contexts=None, progress: Progress | None = None,
                cancel: threading.Event | None = None) -> tuple[nn.Module, dict]:
     """Step 4 (ZS3Net+ST): pseudo-label confident unseen pixels of unlabelled images, then retrain.
 
@@ -575,7 +790,8 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     with torch.enable_grad():
         retrain_classifier(model, real_feats, real_labels, gmmn if config.include_generated else None,
                            class_embeddings, unseen_ids, classifier_config, extra_feats=extra_f,
-                           extra_labels=extra_l, seed=config.seed + 1, cancel=cancel)
+                           extra_labels=extra_l, seed=config.seed + 1, contexts=contexts,
+                           sample_with_dropout=config.sample_with_dropout, cancel=cancel)
     if progress is not None:
         progress(1.0, "self-training done")
     return model, stats

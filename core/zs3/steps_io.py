@@ -3,6 +3,9 @@
 Every ``zs3 train`` stage reads the previous stage's checkpoint (``core.checkpoint``) and writes a new
 one; ``meta["stage"]`` records how far a checkpoint has come (seg → gmmn → retrain → self-train) and
 ``meta["unseen"]`` the held-out class names, so later stages and ``zs3 evaluate`` need not be told.
+A graph-context generator is stored as ``gmmn_kind = "graph_gmmn"`` with the distinct class-adjacency
+graphs of its seen-only training scenes in ``meta["graph_contexts"]`` (step 3 builds unseen contexts
+from them).
 """
 from __future__ import annotations
 
@@ -68,11 +71,28 @@ def make_checkpoint(model: nn.Module, class_names: Sequence[str], unseen: Sequen
         model_kind=kind, model_config=config, model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
         class_names=list(class_names), seen_class_names=seen, embedding_spec=dict(embedding_spec),
         class_embeddings=None if class_embeddings is None else torch.as_tensor(class_embeddings).float().cpu(),
-        gmmn_kind=None if gmmn is None else "gmmn", gmmn_config=None if gmmn is None else gmmn.config(),
+        gmmn_kind=gmmn_kind_of(gmmn), gmmn_config=None if gmmn is None else gmmn.config(),
         gmmn_state=None if gmmn is None else {k: v.detach().cpu() for k, v in gmmn.state_dict().items()},
         bank_features=None if bank is None else bank[0], bank_labels=None if bank is None else bank[1],
         meta=info,
     )
+
+
+def gmmn_kind_of(gmmn) -> str | None:
+    """The checkpoint's ``gmmn_kind``: ``"graph_gmmn"`` for the graph-context generator, else ``"gmmn"``."""
+    if gmmn is None:
+        return None
+    from core.models.graph_context import GraphContextGMMN
+
+    return "graph_gmmn" if isinstance(gmmn, GraphContextGMMN) else "gmmn"
+
+
+def contexts_of(ck) -> list | None:
+    """The seen-only context graphs a graph-context checkpoint carries (``meta["graph_contexts"]``)."""
+    from core.zs3.pipeline import contexts_from_list
+
+    items = ck.meta.get("graph_contexts")
+    return None if items is None else contexts_from_list(items)
 
 
 def unseen_of(ck) -> list[str]:

@@ -12,7 +12,9 @@ decoder), too slow for a benchmark that must run in minutes on a shared 2-core C
 Deviations from the paper's settings, all for CPU time: the tiny net trains from scratch with SGD lr
 0.05 (paper: 7e-3 on an ImageNet ResNet-101) for 600 iterations of 16 crops; the GMMN uses Adam 1e-3
 (paper 2e-4) for 2,000 steps; generated features are sampled with the GMMN's dropout on (see
-``pipeline.sample_generator``). Self-training uses the paper's VOC p = 25 %, one round.
+``generation.generate_features`` and docs/adr/0003). Self-training uses the paper's VOC p = 25 %, one
+round. ``graph_context`` runs the ZS3Net-GC variant (graph-context generator, unseen classes generated
+inside seen-only scene graphs) instead of the plain GMMN.
 """
 from __future__ import annotations
 
@@ -78,6 +80,8 @@ class SyntheticBenchConfig:
     max_per_class: int = 4000
     self_train_percent: float = 25.0
     seed: int = 0
+    graph_context: bool = False  # ZS3Net-GC instead of the plain GMMN
+    sample_with_dropout: bool = True  # docs/adr/0003: False reproduces the eval-mode sampling it replaced
     threads: int | None = 1  # one thread: fastest on a shared 2-core machine
     extra: dict = field(default_factory=dict)
 
@@ -149,11 +153,18 @@ def run_synthetic_benchmark(config: SyntheticBenchConfig | None = None, device: 
 
         t = time.perf_counter()
         note(0.5, "step 2: features + GMMN")
-        feats, labels = P.collect_features(model, seen_only, seen_ids,
-                                           P.FeatureConfig(max_per_class=config.max_per_class, seed=config.seed),
-                                           device=dev)
-        gmmn = P.train_generator(feats, labels, emb, seen_ids,
-                                 GMMNTrainConfig(steps=config.gmmn_steps, lr=config.gmmn_lr, seed=config.seed))
+        gmmn_cfg = GMMNTrainConfig(steps=config.gmmn_steps, lr=config.gmmn_lr, seed=config.seed)
+        contexts = None
+        if config.graph_context:
+            res = P.train_graph_generator(model, seen_only, seen_ids, emb, gmmn_cfg,
+                                          P.GraphSceneConfig(max_scenes=None, max_per_class=config.max_per_class,
+                                                             seed=config.seed), device=dev)
+            feats, labels, gmmn, contexts = res.features, res.labels, res.gmmn, res.contexts
+        else:
+            feats, labels = P.collect_features(model, seen_only, seen_ids,
+                                               P.FeatureConfig(max_per_class=config.max_per_class, seed=config.seed),
+                                               device=dev)
+            gmmn = P.train_generator(feats, labels, emb, seen_ids, gmmn_cfg)
         timings["features_gmmn_s"] = time.perf_counter() - t
 
         clf_cfg = ClassifierTrainConfig(seed=config.seed)
@@ -167,16 +178,17 @@ def run_synthetic_benchmark(config: SyntheticBenchConfig | None = None, device: 
         t = time.perf_counter()
         note(0.8, "step 3: classifier on real seen + generated unseen features")
         zs3 = P.retrain_classifier(copy.deepcopy(model), feats, labels, gmmn, emb, unseen_ids, clf_cfg,
-                                   seed=config.seed)
+                                   seed=config.seed, sample_with_dropout=config.sample_with_dropout,
+                                   contexts=contexts)
         results["zs3net"] = _summary(P.evaluate(zs3, val, seen_ids, unseen_ids, batch_size=32))
         timings["zs3net_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
         note(0.9, "step 4: self-training")
         st_cfg = P.SelfTrainConfig(percent=config.self_train_percent, max_per_class=config.max_per_class,
-                                   seed=config.seed)
+                                   seed=config.seed, sample_with_dropout=config.sample_with_dropout)
         zs3_st, st_stats = P.self_train(copy.deepcopy(zs3), unlabelled, unseen_ids, config.self_train_percent,
-                                        feats, labels, gmmn, emb, st_cfg, clf_cfg)
+                                        feats, labels, gmmn, emb, st_cfg, clf_cfg, contexts=contexts)
         results["zs3net_st"] = _summary(P.evaluate(zs3_st, val, seen_ids, unseen_ids, batch_size=32))
         results["zs3net_st"]["pseudo_pixels"] = {names[k]: v for k, v in st_stats["pseudo_pixels"].items()}
         timings["self_train_s"] = time.perf_counter() - t

@@ -123,3 +123,64 @@ def test_cli_defaults_are_the_papers():
     assert (g.lr, g.per_class, tuple(g.sigmas)) == (2e-4, 128, (2.0, 5.0, 10.0, 20.0, 40.0, 80.0))
     assert cmd_train.FEATURES_PER_CLASS == P.FeatureConfig().max_per_class == P.SelfTrainConfig().max_per_class
     assert P.SELF_TRAIN_PERCENT["voc"] == 25.0 and P.SELF_TRAIN_PERCENT["context"] == 75.0
+
+
+def test_cli_graph_context_path_end_to_end(folder, tmp_path, capsys):
+    """seg → gmmn --graph-context → retrain → self-train → evaluate, with the GC generator throughout."""
+    from core.models.graph_context import GraphContextGMMN
+    from core.zs3 import steps_io
+
+    data = ["--dataset", "folder", "--root", str(folder), "--device", "cpu"]
+    seg, gm, zs, st = (str(tmp_path / n) for n in ("seg.pth", "gc.pth", "zs3gc.pth", "stgc.pth"))
+    code, _, err = _run(["train", "seg", *data, "--unseen", "chartreuse,blue", "--backbone", "tiny",
+                         "--iterations", "2", "--batch-size", "4", "--crop-size", "48", "--base-size", "48",
+                         "--out", seg], capsys)
+    assert code == 0, err
+    code, out, err = _run(["train", "gmmn", "--model", seg, *data, "--steps", "3", "--max-per-class", "100",
+                           "--graph-context", "--scenes-per-step", "2", "--out", gm], capsys)
+    assert code == 0, err
+    ck = load_checkpoint(gm)
+    assert ck.meta["gmmn_config"]["scenes_per_step"] == 2
+    unseen_ids = [SYNTHETIC_CLASSES.index("chartreuse"), SYNTHETIC_CLASSES.index("blue")]
+    assert ck.gmmn_kind == "graph_gmmn" and isinstance(ck.build_gmmn(), GraphContextGMMN)
+    assert ck.meta["gmmn_kind"] == "graph_gmmn"
+    contexts = steps_io.contexts_of(ck)
+    assert contexts and all(not set(ids) & set(unseen_ids) for ids, _ in contexts)  # seen-only graphs
+    assert not torch.isin(ck.bank_labels, torch.tensor(unseen_ids)).any()
+
+    code, out, err = _run(["train", "retrain", "--model", gm, "--out", zs, "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert "graph context" in out
+    ck_zs = load_checkpoint(zs)
+    assert ck_zs.gmmn_kind == "graph_gmmn" and ck_zs.meta["graph_contexts"] == ck.meta["graph_contexts"]
+    before, after = ck.model_state, ck_zs.model_state
+    assert not torch.equal(before["classifier.weight"][unseen_ids], after["classifier.weight"][unseen_ids])
+    assert torch.equal(before["head.0.weight"], after["head.0.weight"])
+
+    code, out, err = _run(["train", "self-train", "--model", zs, *data, "--percent", "50", "--out", st], capsys)
+    assert code == 0, err
+    assert load_checkpoint(st).gmmn_kind == "graph_gmmn"
+
+    js = tmp_path / "scores_gc.json"
+    code, out, err = _run(["evaluate", "--model", st, *data, "--split", "val", "--json", str(js)], capsys)
+    assert code == 0, err
+    scores = json.loads(js.read_text())
+    assert scores["unseen_classes"] == ["chartreuse", "blue"] and scores["images"] == 8
+    for key in ("seen_miou", "unseen_miou", "hiou"):
+        assert scores[key] is None or 0.0 <= scores[key] <= 1.0
+
+
+def test_graph_checkpoint_without_contexts_is_one_line_error(folder, tmp_path, capsys):
+    from core.checkpoint import save_checkpoint
+
+    data = ["--dataset", "folder", "--root", str(folder), "--device", "cpu"]
+    seg, gm = str(tmp_path / "seg.pth"), str(tmp_path / "gc.pth")
+    assert _run(["train", "seg", *data, "--unseen", "blue", "--backbone", "tiny", "--iterations", "1",
+                 "--batch-size", "2", "--crop-size", "48", "--base-size", "48", "--out", seg], capsys)[0] == 0
+    assert _run(["train", "gmmn", "--model", seg, *data, "--steps", "1", "--max-per-class", "50",
+                 "--graph-context", "--out", gm], capsys)[0] == 0
+    ck = load_checkpoint(gm)
+    del ck.meta["graph_contexts"]
+    save_checkpoint(gm, ck)
+    code, _, err = _run(["train", "retrain", "--model", gm, "--out", str(tmp_path / "r.pth")], capsys)
+    assert code == 2 and "context graphs" in err and len(err.strip().splitlines()) == 1

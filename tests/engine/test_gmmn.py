@@ -122,17 +122,45 @@ def test_rare_class_sampled_with_replacement_and_class_subsets(clusters):
     assert not net.training
 
 
-def test_generate_features_layout_and_seed():
-    net = GMMN(4, feat_dim=6, noise_dim=3, hidden_dim=8)
+@pytest.mark.parametrize("with_dropout", [True, False])
+@pytest.mark.parametrize("start_training", [True, False])
+def test_generate_features_layout_seed_and_flags(with_dropout, start_training):
+    net = GMMN(4, feat_dim=6, noise_dim=3, hidden_dim=8, dropout=0.5).train(start_training)
     emb = torch.randn(5, 4)
-    f, l = generate_features(net, emb, [3, 1], 7, seed=2)
+    torch.manual_seed(11)
+    expected_next = torch.rand(3)
+    torch.manual_seed(11)
+    f, l = generate_features(net, emb, [3, 1], 7, seed=2, with_dropout=with_dropout)
+    assert torch.equal(torch.rand(3), expected_next)  # a seeded draw leaves the caller's RNG alone
     assert f.shape == (14, 6) and l.tolist() == [3] * 7 + [1] * 7
-    f2, _ = generate_features(net, emb, [3, 1], 7, seed=2)
-    assert torch.equal(f, f2)
+    f2, _ = generate_features(net, emb, [3, 1], 7, seed=2, with_dropout=with_dropout)
+    assert torch.equal(f, f2)  # reproducible, dropout masks included
+    f3, _ = generate_features(net, emb, [3, 1], 7, seed=3, with_dropout=with_dropout)
+    assert not torch.equal(f, f3)
+    assert all(m.training == start_training for m in net.modules())  # flags restored
+    assert f.requires_grad is False and torch.is_grad_enabled()
     f.sum()  # usable outside inference mode
-    assert f.requires_grad is False
-    f0, l0 = generate_features(net, emb, [], 7)
+    f0, l0 = generate_features(net, emb, [], 7, with_dropout=with_dropout)
     assert f0.shape == (0, 6) and l0.shape == (0,)
+
+
+def test_generate_features_dropout_is_really_on_or_off():
+    """Same seed, same noise: only the dropout masks differ between the two modes."""
+    net = GMMN(4, feat_dim=32, noise_dim=3, hidden_dim=64, dropout=0.5, output_relu=False).eval()
+    emb = torch.randn(2, 4)
+    off, _ = generate_features(net, emb, [0, 1], 50, seed=5, with_dropout=False)
+    with torch.no_grad():
+        noise = net.sample_noise(100, generator=torch.Generator().manual_seed(5))
+        plain = net(emb.repeat_interleave(50, 0), noise)
+    assert torch.allclose(off, plain)  # eval mode = the deterministic network on the seeded noise
+    on, _ = generate_features(net, emb, [0, 1], 50, seed=5, with_dropout=True)
+    assert not torch.allclose(on, off)
+    # with dropout on, each output is W2 · (mask ⊙ hidden / (1-p)) + b2 for some 0/1 mask
+    with torch.no_grad():
+        hidden = torch.nn.functional.leaky_relu(net.net[0](torch.cat([emb.repeat_interleave(50, 0), noise], 1)), 0.2)
+        torch.manual_seed(5)  # generate_features seeds the (forked) global RNG that draws the masks
+        mask = (torch.nn.functional.dropout(torch.ones_like(hidden), 0.5, training=True) > 0).float()
+        assert torch.allclose(on, net.net[3](mask * hidden * 2.0), atol=1e-5)
 
 
 def test_cancel_and_empty_input(clusters):
@@ -164,8 +192,11 @@ def test_hand_written_adam_matches_torch_adam():
         assert torch.allclose(pa, pb, atol=1e-6)
 
 
-def test_graph_gmmn_training_learns_context():
-    """Class 2 looks different next to class 0 than next to class 1; the GC generator must learn it."""
+@pytest.mark.parametrize("scenes_per_step", [1, 2])
+def test_graph_gmmn_training_learns_context(scenes_per_step):
+    """Class 2 looks different next to class 0 than next to class 1; the GC generator must learn it.
+
+    With two scenes per step both contexts go through one block-diagonal graph and must stay apart."""
     from core.models.graph_context import class_adjacency
     from core.zs3.generation import generate_graph_features, train_graph_gmmn
 
@@ -183,7 +214,7 @@ def test_graph_gmmn_training_learns_context():
     scenes = [scene(0, torch.tensor([0, 0, 3.0, 0])), scene(1, torch.tensor([0, 0, 0, 3.0]))]
     emb = torch.eye(3)
     cfg = GMMNTrainConfig(steps=250, lr=5e-3, per_class=16, noise_dim=2, hidden_dim=32, dropout=0.0,
-                          sigmas=(0.5, 1, 2, 4), seed=0)
+                          sigmas=(0.5, 1, 2, 4), seed=0, scenes_per_step=scenes_per_step)
     net = train_graph_gmmn(scenes, emb, cfg)
     for ctx, hot in ((0, 2), (1, 3)):
         ids = [ctx, 2]

@@ -138,6 +138,34 @@ def test_steps_1_to_4_never_read_unseen_labels(setup):
     assert unlabelled.label_reads == 0
 
 
+def test_graph_context_steps_never_read_unseen_labels(setup):
+    """ZS3Net-GC: scenes, context graphs, in-context generation and self-training, under the guard."""
+    base, guard, seen_only, names, seen_ids, unseen_ids, emb = setup
+    model = TinySegNet(len(names))
+    P.train_segmentation(model, seen_only, _seg_config(), unseen_ids=unseen_ids)
+    reads_before = guard.label_reads
+    res = P.train_graph_generator(model, seen_only, seen_ids, emb, GMMNTrainConfig(steps=3, per_class=8),
+                                  P.GraphSceneConfig(max_scenes=10, max_per_class_per_scene=16, max_per_class=200))
+    assert guard.label_reads > reads_before  # the seen-only label maps were really used
+    assert all(not set(ids) & set(unseen_ids) for ids, _ in res.contexts)
+    assert not torch.isin(res.labels, torch.tensor(unseen_ids)).any()
+    P.retrain_classifier(model, res.features, res.labels, res.gmmn, emb, unseen_ids,
+                         ClassifierTrainConfig(max_iter=10), contexts=res.contexts)
+    unlabelled = GuardedScenes(base, unseen_ids, labels_allowed=False)
+    _, stats = P.self_train(model, unlabelled, unseen_ids, 25.0, res.features, res.labels, res.gmmn, emb,
+                            P.SelfTrainConfig(percent=25.0, max_per_class=300), ClassifierTrainConfig(max_iter=10),
+                            contexts=res.contexts)
+    assert set(stats["pseudo_pixels"]) == set(unseen_ids)
+    assert guard.violations == 0 and unlabelled.violations == 0 and unlabelled.label_reads == 0
+
+
+def test_guard_catches_scene_collection_on_the_full_set(setup):
+    base, guard, _, names, seen_ids, _, emb = setup
+    with pytest.raises(UnseenLabelRead):
+        P.train_graph_generator(TinySegNet(len(names)), guard, seen_ids, emb, GMMNTrainConfig(steps=1),
+                                P.GraphSceneConfig(max_scenes=5))
+
+
 # ----------------------------------------------------------------------------- negative controls
 def test_guard_catches_training_on_the_full_set(setup):
     base, guard, _, names, _, unseen_ids, _ = setup

@@ -99,12 +99,14 @@ def test_folder_writer_round_trip(tmp_path):
     assert np.allclose(np.load(root / "class_embeddings.npy"), class_embeddings())
 
 
-def test_benchmark_micro_run_json_shape():
+@pytest.mark.parametrize("graph_context", [False, True])
+def test_benchmark_micro_run_json_shape(graph_context):
     from core.zs3.steps_synthetic import SyntheticBenchConfig, run_synthetic_benchmark
 
     config = SyntheticBenchConfig(train_images=40, val_images=12, unlabelled_images=12, size=32, seg_iterations=8,
-                                  seg_batch=8, gmmn_steps=10, max_per_class=200)
+                                  seg_batch=8, gmmn_steps=10, max_per_class=200, graph_context=graph_context)
     result = run_synthetic_benchmark(config)
+    assert result["config"]["graph_context"] is graph_context
     json.dumps(result, allow_nan=False)  # strict JSON
     for key in ("zs3net", "zs3net_st", "baseline"):
         for metric in ("seen_miou", "unseen_miou", "hiou"):
