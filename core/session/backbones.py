@@ -90,3 +90,40 @@ def make_backbone(model: str | Path, device, input_side: int = 512):
     if str(model) == "default":
         return DefaultBackbone(device, input_side)
     return CheckpointBackbone(model, device, input_side)
+
+
+_GMMN_CACHE: dict = {}
+_GMMN_LOCK = threading.Lock()
+
+
+def load_default_gmmn(path, embedder_name: str, backbone_name: str):
+    """The default model's shipped GMMN (``resources/default_model/gmmn.pt``), or None.
+
+    None when the file is missing or was trained for other word vectors or another backbone
+    (its generated features would be meaningless). Loaded once per process and file; read-only
+    afterwards (a session fine-tunes a copy), so sharing it between sessions and threads is safe.
+    """
+    from core.models.gmmn import GMMN
+
+    path = Path(path)
+    key = (str(path.resolve()), embedder_name, backbone_name.split("@")[0])
+    with _GMMN_LOCK:
+        if key in _GMMN_CACHE:
+            return _GMMN_CACHE[key]
+        gmmn = None
+        if path.is_file():
+            try:
+                data = torch.load(path, map_location="cpu", weights_only=True)
+                if data.get("embedder") != embedder_name:
+                    log.info("%s was trained for %s word vectors, not %s: not used", path.name, data.get("embedder"), embedder_name)
+                elif data.get("backbone") != key[2]:
+                    log.info("%s was trained for the %s backbone: not used", path.name, data.get("backbone"))
+                else:
+                    gmmn = GMMN(**data["config"])
+                    gmmn.load_state_dict({k: v.float() for k, v in data["state_dict"].items()})
+                    gmmn.eval()
+            except Exception as exc:  # noqa: BLE001 - a damaged file must not break the session
+                log.warning("cannot read %s (%s): no shipped feature generator", path, exc)
+                gmmn = None
+        _GMMN_CACHE[key] = gmmn
+        return gmmn

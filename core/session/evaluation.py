@@ -8,12 +8,17 @@ Settings (each class's IoU over the whole folder, ``core.metrics.ConfusionMatrix
 - ``seen_objects``: as ``seen`` but without the background labels of the other images: what a
   shipped bank of object pixels (``resources/default_model/bank.npz``) brings to new photos.
 - ``unseen``: no labels at all: every class is learnt from its name (ImageNet prior + GMMN).
+- ``unseen_partial``: as ``unseen`` but every second foreground class (``classes[2::2]``) gets no
+  prior pixels, so the shipped GMMN alone must supply it: what the GMMN brings to classes the
+  ImageNet head does not know.
 - ``self_train``: no labels, then one round of self-training over the folder.
 
 Baselines, for the comparison the defaults were chosen by:
 
 - ``seen_gmmn_only``: the ``seen`` setting without the ImageNet prior (pure ZS3Net: real features
   for labelled classes, GMMN features for the others).
+- ``unseen_no_gmmn`` / ``unseen_partial_no_gmmn``: the two zero-label settings without any GMMN
+  (``gmmn_file=None``): a class without prior pixels is then never predicted.
 - ``conse_direct``: the ImageNet prior alone, upsampled from stride 32 (arg-max of the class scores,
   background where no class passes the thresholds) — the simplest zero-label model.
 
@@ -37,7 +42,8 @@ from core.errors import UserError
 log = logging.getLogger(__name__)
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
-SETTINGS = ("seen", "seen_objects", "unseen", "self_train", "seen_gmmn_only", "conse_direct")
+SETTINGS = ("seen", "seen_objects", "unseen", "self_train", "seen_gmmn_only", "unseen_no_gmmn",
+            "unseen_partial", "unseen_partial_no_gmmn", "conse_direct")
 
 
 def load_folder(folder) -> tuple[list[str], list[tuple[Path, np.ndarray]]]:
@@ -153,8 +159,14 @@ def evaluate_default(
                 cm.update(session.predict(path).labels, gt)
             seen_ids = [i for i in range(len(classes)) if i not in unseen_union]
             finish(setting, cm, seen_ids, sorted(unseen_union), time.perf_counter() - t0)
-        elif setting in ("unseen", "self_train"):
-            session.config = base_cfg
+        elif setting in ("unseen", "self_train", "unseen_no_gmmn", "unseen_partial", "unseen_partial_no_gmmn"):
+            cfg = base_cfg
+            if setting.startswith("unseen_partial"):
+                cfg = replace(cfg, prior_skip=tuple(classes[2::2]))
+                results["prior_skipped"] = list(classes[2::2])
+            if setting.endswith("no_gmmn"):
+                cfg = replace(cfg, gmmn_file=None)
+            session.config = cfg
             session.clear_labels()
             session._pseudo.clear()
             session._version += 1

@@ -12,6 +12,18 @@ SAMPLES = ROOT / "resources" / "samples"
 SIDE = 192  # backbone input side for tests: real network, small images
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """One intra-op thread: on this shared 2-core machine two threads oversubscribe the cores and the
+    same work runs up to 10x slower (measured: one GMMN step 1.1 s with 2 threads, 0.09 s with 1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def small_images(tmp_path_factory) -> Path:
     """cat_chelsea, coffee_cup, astronaut downscaled into a temp folder."""

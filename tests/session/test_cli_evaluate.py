@@ -1,0 +1,40 @@
+"""`zs3 evaluate --model default` end to end through the CLI entry point, on a two-image eval folder."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+from core.cli.main import main
+
+EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
+
+
+def test_cli_evaluate_default_writes_per_class_and_seen_unseen(tmp_path, capsys):
+    folder = tmp_path / "eval"
+    (folder / "JPEGImages").mkdir(parents=True)
+    (folder / "SegmentationClass").mkdir()
+    shutil.copy(EVAL / "class_names.txt", folder)
+    for stem in ("cat_chelsea", "coffee_cup"):
+        shutil.copy(EVAL / "JPEGImages" / f"{stem}.jpg", folder / "JPEGImages")
+        shutil.copy(EVAL / "SegmentationClass" / f"{stem}.png", folder / "SegmentationClass")
+    out = tmp_path / "scores.json"
+    code = main(["evaluate", "--model", "default", "--root", str(folder), "--unseen", "cup", "--json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "unseen" in printed and f"wrote {out}" in printed
+    res = json.loads(out.read_text())
+    assert res["classes"] == ["background", "cat", "cup"] and res["unseen_names"] == ["cup"]
+    for setting in ("seen", "unseen", "unseen_partial", "unseen_no_gmmn", "conse_direct"):
+        scores = res[setting]
+        assert set(scores["per_class"]) == {"background", "cat", "cup"}
+        assert all(0.0 <= v <= 1.0 for v in scores["per_class"].values() if not math.isnan(v))
+        for key in ("seen_miou", "unseen_miou", "miou", "hiou"):
+            assert key in scores
+    assert 2 in res["seen"]["unseen_ids"]  # "cup" stays unseen with labels on the other image
+    assert res["unseen"]["seen_ids"] == [0] and res["unseen"]["unseen_ids"] == [1, 2]
+    assert res["unseen"]["per_class"]["cat"] > 0.3  # zero labels: the cat is found
+    # classes[2::2] = ["cup"] gets no prior pixels: without a GMMN it is never predicted.
+    assert res["prior_skipped"] == ["cup"]
+    assert res["unseen_partial_no_gmmn"]["per_class"]["cup"] == 0.0
