@@ -22,6 +22,10 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--backbone", default="tiny", help="tiny (default) or resnet18 (DeepLabv3+, GPU advised)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--graph-context", action="store_true",
+                   help="use the graph-context generator (ZS3Net-GC) instead of the plain GMMN")
+    p.add_argument("--gmmn-steps", type=int, default=None,
+                   help="generator training steps (default: the config's; 4000 suits --graph-context)")
     p.set_defaults(func=run)
 
 
@@ -33,6 +37,9 @@ def run(args) -> int:
     config.seed = args.seed
     config.threads = args.threads
     config.backbone = args.backbone
+    config.graph_context = args.graph_context
+    if args.gmmn_steps is not None:
+        config.gmmn_steps = args.gmmn_steps
     result = run_synthetic_benchmark(config, device=args.device)
     text = json.dumps(result, indent=2) + "\n"
     if args.json:
