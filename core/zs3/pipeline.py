@@ -392,6 +392,37 @@ class _Transformed(torch.utils.data.Dataset):
 
 
 # ----------------------------------------------------------------------------- step 2
+def _seen_feature_batches(model: nn.Module, dataset, seen_ids: Sequence[int], batch_size: int, workers: int,
+                          device: torch.device | None, cancel: threading.Event | None, what: str):
+    """Yield ``(features (B,F,h,w) float32, labels (B,h,w) long)`` per batch, labels on the feature grid.
+
+    The one place steps 2 and 2-GC read label maps: every value that is not a seen class becomes 255
+    through the look-up table *before* anything else looks at it, then labels are nearest-downsampled.
+    """
+    from core.device import inference_context
+
+    device = device or _model_device(model)
+    lut = torch.from_numpy(seen_lut(seen_ids).astype(np.int64))
+    model.eval()
+    for batch in _same_size_batches(_iterate(dataset, _image_and_label, workers), batch_size):
+        _check_cancel(cancel, what)
+        images = normalize_images([b[0] for b in batch], device)
+        labels = lut[torch.from_numpy(np.stack([b[1] for b in batch])).long()]  # unseen → 255 first
+        with inference_context(device):
+            feats = model.features(images)
+        feats = feats.float()
+        small = F.interpolate(labels[:, None].float(), size=feats.shape[-2:], mode="nearest")[:, 0].long()
+        yield feats, small
+
+
+def _labelled_rows(feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-pixel rows ``(N,F)`` and labels ``(N,)`` of the pixels that carry a seen label."""
+    flat_feats = feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1])
+    flat_labels = labels.reshape(-1).to(flat_feats.device)
+    keep = flat_labels != IGNORE
+    return flat_feats[keep], flat_labels[keep]
+
+
 @torch.no_grad()
 def collect_features(model: nn.Module, dataset, seen_ids: Sequence[int], config: FeatureConfig | None = None,
                      device: torch.device | None = None, progress: Progress | None = None,
@@ -403,28 +434,14 @@ def collect_features(model: nn.Module, dataset, seen_ids: Sequence[int], config:
     be the seen-only view, so unseen pixels are not even present. At most ``max_per_class`` pixels per
     class are kept, a uniform random sample over the whole set.
     """
-    from core.device import inference_context
-
     config = config or FeatureConfig()
-    device = device or _model_device(model)
-    lut = torch.from_numpy(seen_lut(seen_ids).astype(np.int64))
     bank = _BottomK(config.max_per_class, config.seed)
-    model.eval()
     total, done, feat_dim = len(dataset), 0, 0
-    for batch in _same_size_batches(_iterate(dataset, _image_and_label, config.workers), config.batch_size):
-        _check_cancel(cancel, "feature collection")
-        images = normalize_images([b[0] for b in batch], device)
-        labels = lut[torch.from_numpy(np.stack([b[1] for b in batch])).long()]  # unseen → 255 first
-        with inference_context(device):
-            feats = model.features(images)
-        feats = feats.float()
+    for feats, small in _seen_feature_batches(model, dataset, seen_ids, config.batch_size, config.workers,
+                                              device, cancel, "feature collection"):
         feat_dim = feats.shape[1]
-        small = F.interpolate(labels[:, None].float(), size=feats.shape[-2:], mode="nearest")[:, 0].long()
-        flat_feats = feats.permute(0, 2, 3, 1).reshape(-1, feat_dim)
-        flat_labels = small.reshape(-1).to(flat_feats.device)
-        keep = flat_labels != IGNORE
-        bank.add(flat_feats[keep], flat_labels[keep])
-        done += len(batch)
+        bank.add(*_labelled_rows(feats, small))
+        done += feats.shape[0]
         if progress is not None:
             progress(done / max(1, total), f"features of {done}/{total} images")
     feats, labels = bank.result(feat_dim)
@@ -486,38 +503,25 @@ def collect_scenes(model: nn.Module, dataset_seen_only, seen_ids: Sequence[int],
     nearest-downsampled to the feature grid, as in :func:`collect_features`; ``dataset_seen_only``
     should be the ``SeenOnly`` view. Returns ``(scenes: list[GraphScene] on CPU, features, labels)``.
     """
-    from core.device import inference_context
     from core.zs3.generation import prepare_graph_scene
 
     config = config or GraphSceneConfig()
-    device = device or _model_device(model)
-    lut = torch.from_numpy(seen_lut(seen_ids).astype(np.int64))
     bank = _BottomK(config.max_per_class, config.seed)
     chosen = _subset_indices(len(dataset_seen_only), config.max_scenes, config.seed)
     gen = torch.Generator().manual_seed(int(config.seed) + 1)
     scenes = []
-    model.eval()
     total, index, feat_dim = len(dataset_seen_only), 0, 0
-    for batch in _same_size_batches(_iterate(dataset_seen_only, _image_and_label, config.workers), config.batch_size):
-        _check_cancel(cancel, "scene collection")
-        images = normalize_images([b[0] for b in batch], device)
-        labels = lut[torch.from_numpy(np.stack([b[1] for b in batch])).long()]  # unseen → 255 first
-        with inference_context(device):
-            feats = model.features(images)
-        feats = feats.float()
+    for feats, small in _seen_feature_batches(model, dataset_seen_only, seen_ids, config.batch_size,
+                                              config.workers, device, cancel, "scene collection"):
         feat_dim = feats.shape[1]
-        small = F.interpolate(labels[:, None].float(), size=feats.shape[-2:], mode="nearest")[:, 0].long()
-        flat_feats = feats.permute(0, 2, 3, 1).reshape(-1, feat_dim)
-        flat_labels = small.reshape(-1).to(flat_feats.device)
-        keep = flat_labels != IGNORE
-        bank.add(flat_feats[keep], flat_labels[keep])
-        for j in range(len(batch)):
+        bank.add(*_labelled_rows(feats, small))
+        for j in range(feats.shape[0]):
             if index + j in chosen:
                 scene = prepare_graph_scene(feats[j].cpu(), small[j], num_classes,
                                             config.max_per_class_per_scene, generator=gen)
                 if scene is not None:
                     scenes.append(scene)
-        index += len(batch)
+        index += feats.shape[0]
         if progress is not None:
             progress(index / max(1, total), f"scenes of {index}/{total} images")
     real_feats, real_labels = bank.result(feat_dim)
