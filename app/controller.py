@@ -274,7 +274,9 @@ class Controller(QObject):
         self.images_changed.emit()
         self.classes_changed.emit()
         self.start_engine()
-        self.set_current(0)
+        for index in range(len(self.images)):  # the first readable image, not a blank canvas
+            if self.set_current(index):
+                break
 
     # ----------------------------------------------------------------------------------------------
     # navigation and display
@@ -283,17 +285,18 @@ class Controller(QObject):
     def current_record(self) -> ImageRecord | None:
         return self.images[self.current] if 0 <= self.current < len(self.images) else None
 
-    def set_current(self, index: int) -> None:
+    def set_current(self, index: int) -> bool:
+        """Show image ``index``; False (with an inline message) when that file cannot be read."""
         from core.images import load_image
 
         if not 0 <= index < len(self.images) or index == self.current:
-            return
+            return True
         record = self.images[index]
         try:
             rgb = load_image(record.path)
         except UserError as exc:
             self.message.emit(str(exc), "error")
-            return
+            return False
         self.current = index
         self.current_rgb = rgb
         if record.user is not None and record.user.shape != rgb.shape[:2]:
@@ -304,10 +307,15 @@ class Controller(QObject):
         prediction = self._predictions.get(record.path)
         if prediction is None or prediction.generation != self.generation:
             self.request_predict(record.path)
+        return True
 
     def next_image(self, step: int = 1) -> None:
-        if self.images:
-            self.set_current(max(0, min(len(self.images) - 1, self.current + step)))
+        """Go ``step`` images on; an unreadable file is passed over (its message stays) so it never blocks."""
+        index = self.current + step
+        while 0 <= index < len(self.images):
+            if self.set_current(index):
+                return
+            index += 1 if step > 0 else -1
 
     def current_qimage(self) -> QImage | None:
         return None if self.current_rgb is None else rgb_to_qimage(self.current_rgb)

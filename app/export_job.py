@@ -38,6 +38,7 @@ class ExportRequest:
 
 def run_export(request: ExportRequest, session, ctx: JobContext):
     """Write every image of ``request``; returns the masks room's ``ExportSummary``."""
+    from core.errors import UserError
     from core.masks import ExportItem, ExportOptions, Exporter
 
     options = ExportOptions(formats=tuple(request.formats), overwrite=request.overwrite,
@@ -45,12 +46,19 @@ def run_export(request: ExportRequest, session, ctx: JobContext):
     can_predict = session is not None and len(request.class_names) > 1
     exporter = Exporter(request.out_dir, request.class_names, options, request.provenance, resume=False)
     total = len(request.records)
+    skipped: list[str] = []
     for number, record in enumerate(request.records, start=1):
         ctx.check_cancel()
         ctx.progress(0.95 * (number - 1) / max(1, total), f"Exporting {record.path.name} ({number}/{total})")
         predicted = request.cached.get(record.path)
         if predicted is None and can_predict:
-            raw = session.predict(record.path, cancel=ctx.cancel)
+            try:
+                raw = session.predict(record.path, cancel=ctx.cancel)
+            except UserError:  # an unreadable file (corrupt, 16-bit, huge) is skipped, not fatal
+                if record.user is not None:
+                    raise
+                skipped.append(record.path.name)
+                continue
             predicted = (np.asarray(raw.labels, np.uint8), np.asarray(raw.confidence, np.float32))
         if predicted is None and record.user is None:
             continue  # nothing known about this image
@@ -62,4 +70,6 @@ def run_export(request: ExportRequest, session, ctx: JobContext):
         exporter.add(ExportItem(image_path=record.path, labels=labels, confidence=confidence,
                                 reviewed=record.reviewed, edited=record.edited))
     ctx.progress(0.97, "Writing the aggregate files…")
-    return exporter.close()
+    summary = exporter.close()
+    summary.skipped = skipped
+    return summary

@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
 
     exit_code = {"value": 0}
+    errors: list[str] = []
+    if args.screenshot:  # a scripted run has no one reading the window: mistakes also go to stderr
+        controller.message.connect(lambda text, kind: errors.append(text) if kind == "error" else None)
+        controller.class_rejected.connect(lambda text, _suggestions: errors.append(text))
     if args.path:
         if not window.open_paths([args.path]):
             exit_code["value"] = 2
@@ -108,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     app.exec()
     if args.screenshot:
         scratch.cleanup()
+    if errors:
+        print(f"zs3-gui: error: {' '.join(errors[0].split())}", file=sys.stderr)
+        exit_code["value"] = 2
     return exit_code["value"]
 
 

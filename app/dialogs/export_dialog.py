@@ -138,5 +138,10 @@ def summary_text(summary) -> str:
     """One short paragraph about what an export wrote."""
     files = getattr(summary, "files", []) or []
     formats = ", ".join(getattr(summary, "formats", ()) or ())
+    skipped = list(getattr(summary, "skipped", []) or [])
+    note = ""
+    if skipped:
+        more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        note = f" Skipped {len(skipped)} unreadable image(s): {skipped[0]}{more}."
     return (f"Exported {getattr(summary, 'added', 0)} image(s) as {formats} into {getattr(summary, 'out_dir', '')}"
-            f" ({getattr(summary, 'objects', 0)} objects; {len(files)} index files).")
+            f" ({getattr(summary, 'objects', 0)} objects; {len(files)} index files).{note}")

@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", default=None, help="also write the scores as JSON")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--workers", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.set_defaults(func=run)
 
 
@@ -53,16 +53,22 @@ def _print_default(result: dict) -> None:
 
 
 def run(args) -> int:
-    from core.atomic import atomic_write_text
+    from pathlib import Path
+
+    from core.atomic import atomic_write_text, ensure_writable_dir
     from core.errors import UserError
 
+    if args.json:  # an unwritable --json fails now, not after minutes of evaluation
+        ensure_writable_dir(Path(args.json).parent)
+        if Path(args.json).is_dir():
+            raise UserError(f"--json {args.json} is a folder: name a file, e.g. scores.json")
     if args.model == "default":
         try:
             from core.session.evaluation import evaluate_default
         except ImportError:
             raise UserError("evaluating the default model needs core.session.evaluation, which is not installed") from None
         unseen = [n.strip() for n in (args.unseen or "").split(",") if n.strip()]
-        kw = {"json_path": args.json}
+        kw = {"json_path": args.json, "device": args.device}
         if args.root:
             result = evaluate_default(args.root, unseen, **kw)
         else:

@@ -99,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
     images = list_images(args.inputs)
     if not images:
         raise UserError(f"no images found in {', '.join(args.inputs)}")
+    if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
+        raise UserError(f"--min-confidence must be between 0 and 1, not {args.min_confidence:g}")
     options = ExportOptions(formats=tuple(args.format.split(",")), overwrite=args.overwrite,
                             min_confidence=args.min_confidence)
     options.checked_formats()
@@ -149,7 +151,13 @@ def run(args: argparse.Namespace) -> int:
         start = 0.4 if args.self_train else 0.2
         for i, path in enumerate(todo):
             pred = session.predict(path)
-            exporter.add(ExportItem(path, pred.labels, pred.confidence))
+            labels, confidence = pred.labels, pred.confidence
+            known = labelled.get(path)
+            if known is not None:  # real labels win over the prediction, as in the GUI; 255 = predict
+                has_label = known != 255
+                labels = np.where(has_label, known, labels).astype(np.uint8)
+                confidence = np.where(has_label, np.float32(1.0), confidence).astype(np.float32)
+            exporter.add(ExportItem(path, labels, confidence))
             bar(start + (1 - start) * (i + 1) / len(todo), f"{i + 1}/{len(todo)} {path.name}")
     summary = exporter.close()
     bar.done()

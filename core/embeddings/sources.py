@@ -133,6 +133,8 @@ def load_file(path: str | Path) -> LoadedVectors:
         raise UserError(f"cannot read {kind} embeddings from {path}: {detail}") from exc
     if len(kv.index_to_key) == 0:
         raise UserError(f"no words in embedding file {path}")
+    if kv.vector_size < 1:  # a plain text file ("hello") parses as words with 0-d vectors
+        raise UserError(f"{path} holds words but no vectors: not a word-vector file")
     from gensim.models.fasttext import FastTextKeyedVectors
 
     return LoadedVectors(kv=kv, kind=kind, subword=isinstance(kv, FastTextKeyedVectors))

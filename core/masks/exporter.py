@@ -97,6 +97,7 @@ class ExportSummary:
     added: int  # images written by this exporter
     objects: int  # connected objects (COCO annotations) in the set
     files: list[Path] = field(default_factory=list)  # the aggregate files written by close()
+    skipped: list[str] = field(default_factory=list)  # images the caller could not read (names)
 
 
 def image_outputs(out_dir: Path, image_path: Path, class_names: Sequence[str], options: ExportOptions) -> list[Path]:

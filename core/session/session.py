@@ -546,9 +546,17 @@ class Session:
         order = [Path(k) for k in labels] + [p for p in images if _key(p) not in labels]
         order = order[: self.config.prior_images]
         pairs = []
+        unreadable: list[UserError] = []
         for i, path in enumerate(order):
             _check(cancel)
-            feats = self.features(path, cancel)
+            try:
+                feats = self.features(path, cancel)
+            except UserError as exc:  # one unreadable file in a folder must not stop every fit
+                if _key(path) in labels or len(unreadable) + 1 == len(order):
+                    raise  # ... but when no image at all can be read, say why
+                log.warning("prior skips %s: %s", Path(path).name, exc)
+                unreadable.append(exc)
+                continue
             scores = prior.scores(feats.imagenet_logits, relevance, cfg)
             scores = F.interpolate(scores[None], size=feats.features.shape[-2:], mode="bilinear", align_corners=False)[0]
             lab = prior_labels(scores, fg_ids, 0, cfg)

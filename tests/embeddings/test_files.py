@@ -89,3 +89,7 @@ def test_unreadable_files_are_user_errors(tmp_path):
         load_file(broken)
     with pytest.raises(UserError, match="not found"):
         load_file(tmp_path / "missing.txt")
+    words_only = tmp_path / "notes.txt"  # plain text, no numbers: must not load as 0-d vectors
+    words_only.write_text("hello\n", encoding="utf-8")
+    with pytest.raises(UserError, match="notes.txt"):
+        load_file(words_only)

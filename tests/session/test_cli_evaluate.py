@@ -38,3 +38,19 @@ def test_cli_evaluate_default_writes_per_class_and_seen_unseen(tmp_path, capsys)
     # classes[2::2] = ["cup"] gets no prior pixels: without a GMMN it is never predicted.
     assert res["prior_skipped"] == ["cup"]
     assert res["unseen_partial_no_gmmn"]["per_class"]["cup"] == 0.0
+
+
+def test_cli_evaluate_bad_json_or_device_fails_before_any_work(tmp_path, capsys):
+    """An unwritable --json (its parent is a file) is a one-line error at once, and --device cuda on a
+    machine without CUDA is refused, not silently run on the CPU."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code = main(["evaluate", "--model", "default", "--json", str(blocker / "scores.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "error" in err
+    import torch
+
+    if not torch.cuda.is_available():
+        code = main(["evaluate", "--model", "default", "--device", "cuda"])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1

@@ -89,6 +89,8 @@ def test_bad_inputs_exit_2(small_images, tmp_path, capsys):
     _one_line_error(*run(capsys, img, "--classes", "cat", "--model", str(tmp_path / "nope.pth"), "--out", str(tmp_path / "c")))
     _one_line_error(*run(capsys, img, "--classes", " , ", "--out", str(tmp_path / "d")))
     _one_line_error(*run(capsys, img, "--classes", "cat", "--format", "tiff", "--out", str(tmp_path / "e")))
+    line = _one_line_error(*run(capsys, img, "--classes", "cat", "--min-confidence", "2", "--out", str(tmp_path / "f")))
+    assert "--min-confidence" in line
 
 
 @pytest.mark.parametrize("kind", ["16bit", "corrupt"])
@@ -102,3 +104,26 @@ def test_bad_image_exit_2(kind, tmp_path, capsys):
     line = _one_line_error(*run(capsys, str(folder), "--classes", "cat", "--out", str(tmp_path / "out")))
     assert ("16-bit" in line) if kind == "16bit" else ("not a readable image" in line)
     assert not list((tmp_path / "out").rglob("*.png"))
+
+
+def test_segment_labels_win_over_prediction(small_images, tmp_path, capsys):
+    """An image with real labels exports those labels exactly (names matched loosely: tv/monitor =
+    tvmonitor); pixels of a class not asked for are left to the prediction, never forced to background."""
+    labels = tmp_path / "labels"
+    (labels / "SegmentationClass").mkdir(parents=True)
+    (labels / "class_names.txt").write_text("background\nCat\ntv/monitor\nPotted_Plant\n")
+    with Image.open(small_images / "cat_chelsea.jpg") as img:
+        h, w = img.height, img.width
+    m = np.zeros((h, w), np.uint8)
+    m[: h // 4] = 2          # tv/monitor, asked for as "tvmonitor"
+    m[h // 4: h // 2] = 1    # Cat
+    m[h // 2:] = 3           # Potted_Plant: not asked for -> ignored, prediction decides
+    m[:, :4] = 255
+    write_label_png(labels / "SegmentationClass" / "cat_chelsea.png", m)
+    out = tmp_path / "out"
+    code, err = run(capsys, str(small_images / "cat_chelsea.jpg"), "--classes", "cat,tvmonitor",
+                    "--labels", str(labels), "--out", str(out), "--min-confidence", "0.99")
+    assert code == 0, err
+    got = read_label_png(out / "SegmentationClass" / "cat_chelsea.png")
+    assert (got[: h // 4, 4:] == 2).all()
+    assert (got[h // 4: h // 2, 4:] == 1).all()

@@ -166,3 +166,19 @@ def test_zero_labels_finds_the_cat(make_session, small_images):
     assert (cat == 1).mean() > (cup == 1).mean()
     report = s.self_train(percent=50)
     assert report.pseudo_rows >= 0 and s.predict(small_images / "cat_chelsea.jpg").labels.shape == (h, w)
+
+
+def test_one_unreadable_image_does_not_stop_the_fit(make_session, small_images, tmp_path):
+    """A 16-bit PNG in the folder: the zero-label fit skips it; only predicting that image is an error."""
+    from PIL import Image
+
+    bad = tmp_path / "depth16.png"
+    Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)).save(bad)
+    s = make_session()
+    s.add_images([bad, small_images / "cat_chelsea.jpg"])
+    s.set_classes(["cat"])
+    pred = s.predict(small_images / "cat_chelsea.jpg")
+    assert pred.labels.shape == load_image(small_images / "cat_chelsea.jpg").shape[:2]
+    assert (pred.labels == 1).any()
+    with pytest.raises(UserError, match="depth16.png"):
+        s.predict(bad)
