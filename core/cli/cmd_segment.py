@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     ))
     todo = [p for p in images if args.overwrite or not exporter.is_done(p)]
     skipped = len(images) - len(todo)
+    unreadable: list[str] = []
     if todo:  # the model loads only when something is left to do: a finished run resumes at once
         from core.session import Session, SessionConfig
 
@@ -150,7 +151,12 @@ def run(args: argparse.Namespace) -> int:
             session.self_train(images=todo, progress=lambda f, m: bar(0.2 + 0.2 * f, m))
         start = 0.4 if args.self_train else 0.2
         for i, path in enumerate(todo):
-            pred = session.predict(path)
+            try:
+                pred = session.predict(path)
+            except UserError as exc:  # one unreadable file must not stop the rest of the folder
+                unreadable.append(path.name)
+                print(f"\nzs3 segment: skipped {path.name}: {exc}", file=sys.stderr)
+                continue
             labels, confidence = pred.labels, pred.confidence
             known = labelled.get(path)
             if known is not None:  # real labels win over the prediction, as in the GUI; 255 = predict
@@ -166,4 +172,6 @@ def run(args: argparse.Namespace) -> int:
         f"{skipped} already done; {time.perf_counter() - t0:.1f} s",
         file=sys.stderr,
     )
+    if unreadable:
+        raise UserError(f"{len(unreadable)} image(s) could not be read and were skipped: {', '.join(unreadable)}")
     return 0

@@ -127,3 +127,17 @@ def test_segment_labels_win_over_prediction(small_images, tmp_path, capsys):
     got = read_label_png(out / "SegmentationClass" / "cat_chelsea.png")
     assert (got[: h // 4, 4:] == 2).all()
     assert (got[h // 4: h // 2, 4:] == 1).all()
+
+
+def test_one_unreadable_image_does_not_stop_the_folder(small_images, tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(small_images / "cat_chelsea.jpg", folder / "a_cat.jpg")
+    Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64)).save(folder / "b_scan.png")
+    shutil.copy(small_images / "coffee_cup.jpg", folder / "c_cup.jpg")
+    out = tmp_path / "out"
+    code, err = run(capsys, str(folder), "--classes", "cat,cup", "--out", str(out))
+    assert code == 2
+    assert "skipped b_scan.png" in err and "16-bit" in err
+    assert err.strip().splitlines()[-1].startswith("zs3 segment: error: 1 image(s) could not be read")
+    assert sorted(p.name for p in (out / "SegmentationClass").iterdir()) == ["a_cat.png", "c_cup.png"]
