@@ -8,30 +8,9 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
+from core.masks import voc_colormap  # the canonical VOC palette, shared with the exporters
+
 IGNORE = 255
-
-
-def voc_colormap(n: int = 256) -> np.ndarray:
-    """The Pascal-VOC colour map (``n×3`` uint8): class 1 is dark red, 15 is the VOC 'person' pink."""
-    try:  # the masks room owns the canonical palette; fall back to the same bit-interleaving rule
-        from core.masks import voc_colormap as masks_colormap  # type: ignore[attr-defined]
-
-        cmap = np.asarray(masks_colormap(n), dtype=np.uint8)
-        if cmap.shape == (n, 3):
-            return cmap
-    except Exception:  # noqa: BLE001 - the masks room may not provide it (yet)
-        pass
-    cmap = np.zeros((n, 3), dtype=np.uint8)
-    for index in range(n):
-        r = g = b = 0
-        c = index
-        for shift in range(7, -1, -1):
-            r |= ((c >> 0) & 1) << shift
-            g |= ((c >> 1) & 1) << shift
-            b |= ((c >> 2) & 1) << shift
-            c >>= 3
-        cmap[index] = (r, g, b)
-    return cmap
 
 
 def default_color(index: int) -> QColor:

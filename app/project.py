@@ -8,7 +8,6 @@ be moved or shared.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
@@ -18,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.atomic import atomic_write_bytes, atomic_write_text
+from core.atomic import atomic_write_text
+from core import masks
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -138,27 +138,10 @@ def save_project(project: ProjectData) -> Path:
 
 
 def write_label_png(path: Path, labels: np.ndarray) -> None:
-    """An 8-bit palette PNG (VOC colours, 255 = unlabelled), written atomically.
-
-    Uses the masks room's writer (the canonical label PNG); the palette is always set before
-    saving, since without it Pillow remaps the indices on the way back.
-    """
+    """An 8-bit VOC palette PNG (255 = unlabelled), written atomically by the masks room's writer."""
     if labels.ndim != 2 or labels.dtype != np.uint8:
         raise ValueError("labels must be H×W uint8")
-    try:
-        from core.masks.palette import write_label_png as masks_write
-    except ImportError:  # pragma: no cover - the masks room not present
-        masks_write = None
-    if masks_write is not None:
-        masks_write(path, labels)
-        return
-    from app.overlay import voc_colormap
-
-    image = Image.fromarray(labels, mode="P")
-    image.putpalette([int(v) for v in voc_colormap(256).reshape(-1)])
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    masks.write_label_png(path, labels)
 
 
 def read_label_png(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
