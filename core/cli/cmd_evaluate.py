@@ -67,6 +67,9 @@ def run(args) -> int:
             from core.session.evaluation import evaluate_default
         except ImportError:
             raise UserError("evaluating the default model needs core.session.evaluation, which is not installed") from None
+        if args.dataset not in (None, "folder"):
+            raise UserError(f"--model default evaluates a labelled folder (--root, default resources/eval), "
+                            f"not --dataset {args.dataset}: train a checkpoint with `zs3 train` for that")
         unseen = [n.strip() for n in (args.unseen or "").split(",") if n.strip()]
         kw = {"json_path": args.json, "device": args.device}
         if args.root:

@@ -189,7 +189,7 @@ class Exporter:
         if resume and manifest is not None and not continuing and not self.options.overwrite:
             raise UserError(
                 f"{self.out_dir} holds an export with other classes ({', '.join(manifest.get('class_names', []))}); "
-                "choose another folder or allow overwriting"
+                "choose another folder or allow overwriting (--overwrite)"
             )
         if not continuing:
             clashes = [p for p in aggregate_outputs(self.out_dir, self.options) if p.exists()]

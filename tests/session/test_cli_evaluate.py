@@ -54,3 +54,9 @@ def test_cli_evaluate_bad_json_or_device_fails_before_any_work(tmp_path, capsys)
         code = main(["evaluate", "--model", "default", "--device", "cuda"])
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_cli_evaluate_default_refuses_a_dataset_kind_it_cannot_use(capsys):
+    code = main(["evaluate", "--model", "default", "--dataset", "voc", "--root", "nowhere"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--dataset voc" in err
