@@ -1,6 +1,7 @@
 """Shared fixtures: small copies of the bundled photos and one session (real weights, real GloVe)."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +56,17 @@ def box_mask(shape, box, cls, background=0) -> np.ndarray:
     y0, x0, y1, x1 = box
     m[int(y0 * h): int(y1 * h), int(x0 * w): int(x1 * w)] = cls
     return m
+
+
+@pytest.fixture
+def eval_pair(tmp_path) -> Path:
+    """A two-image copy of the shipped eval folder (cat_chelsea, coffee_cup) for fast evaluations."""
+    eval_root = ROOT / "resources" / "eval"
+    folder = tmp_path / "eval"
+    (folder / "JPEGImages").mkdir(parents=True)
+    (folder / "SegmentationClass").mkdir()
+    shutil.copy(eval_root / "class_names.txt", folder)
+    for stem in ("cat_chelsea", "coffee_cup"):
+        shutil.copy(eval_root / "JPEGImages" / f"{stem}.jpg", folder / "JPEGImages")
+        shutil.copy(eval_root / "SegmentationClass" / f"{stem}.png", folder / "SegmentationClass")
+    return folder

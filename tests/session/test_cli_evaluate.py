@@ -3,22 +3,12 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-from pathlib import Path
 
 from core.cli.main import main
 
-EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
 
-
-def test_cli_evaluate_default_writes_per_class_and_seen_unseen(tmp_path, capsys):
-    folder = tmp_path / "eval"
-    (folder / "JPEGImages").mkdir(parents=True)
-    (folder / "SegmentationClass").mkdir()
-    shutil.copy(EVAL / "class_names.txt", folder)
-    for stem in ("cat_chelsea", "coffee_cup"):
-        shutil.copy(EVAL / "JPEGImages" / f"{stem}.jpg", folder / "JPEGImages")
-        shutil.copy(EVAL / "SegmentationClass" / f"{stem}.png", folder / "SegmentationClass")
+def test_cli_evaluate_default_writes_per_class_and_seen_unseen(tmp_path, capsys, eval_pair):
+    folder = eval_pair
     out = tmp_path / "scores.json"
     code = main(["evaluate", "--model", "default", "--root", str(folder), "--unseen", "cup", "--json", str(out)])
     printed = capsys.readouterr().out

@@ -3,24 +3,14 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-from pathlib import Path
 
 from core.session.evaluation import evaluate_default, format_results
 
-EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
 
-
-def test_evaluate_two_images(tmp_path, make_session):
+def test_evaluate_two_images(tmp_path, make_session, eval_pair):
     from core.session import SessionConfig
 
-    folder = tmp_path / "eval"
-    (folder / "JPEGImages").mkdir(parents=True)
-    (folder / "SegmentationClass").mkdir()
-    shutil.copy(EVAL / "class_names.txt", folder)
-    for stem in ("cat_chelsea", "coffee_cup"):
-        shutil.copy(EVAL / "JPEGImages" / f"{stem}.jpg", folder / "JPEGImages")
-        shutil.copy(EVAL / "SegmentationClass" / f"{stem}.png", folder / "SegmentationClass")
+    folder = eval_pair
     out = tmp_path / "r.json"
     res = evaluate_default(folder, unseen_names=["cup"], json_path=out, settings=("seen", "unseen", "conse_direct"),
                            device="cpu", config=SessionConfig(input_side=192, gmmn_steps=30, classifier_iter=20))
