@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
         self._link(c.runner.job_started, self._on_job_started)
         self._link(c.undo_stack.indexChanged, self._on_undo_index)
         self.cancel_button.clicked.connect(c.cancel_jobs)
-        self.file_panel.current_changed.connect(c.set_current)
+        self.file_panel.current_changed.connect(self._on_file_picked)
         self.class_panel.add_requested.connect(c.add_class)
         self.class_panel.rename_requested.connect(c.rename_class)
         self.class_panel.delete_requested.connect(c.delete_class)
@@ -346,6 +346,10 @@ class MainWindow(QMainWindow):
         self.file_panel.set_files([r.path for r in records], [r.status for r in records])
         project = self.controller.project
         self.setWindowTitle(f"zs3-annotator — {project.folder}" if project else "zs3-annotator")
+
+    def _on_file_picked(self, index: int) -> None:
+        if not self.controller.set_current(index):  # unreadable: the list stays on the image shown
+            self.file_panel.set_current(self.controller.current)
 
     def _on_current_changed(self, index: int) -> None:
         self.file_panel.set_current(index)

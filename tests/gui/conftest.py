@@ -65,3 +65,13 @@ def window(qapp, qsettings_path):
 def wait_idle(qtbot, controller, timeout: int = WAIT_MS) -> None:
     """Wait until the worker has nothing left to do (model jobs are slow on a shared 2-core CPU)."""
     qtbot.waitUntil(lambda: not controller.runner.busy, timeout=timeout)
+
+
+@pytest.fixture
+def fresh_window(qapp, tmp_path):
+    """A window of its own (own settings file) for tests that must not share state with others."""
+    win = make_window(tmp_path / "own_settings.ini")
+    yield win
+    win.controller.shutdown()
+    win.close()
+    win.deleteLater()

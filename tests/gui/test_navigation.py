@@ -36,3 +36,16 @@ def test_unreadable_images_are_passed_over(qapp, qtbot, tmp_path):
         assert names[controller.current] == "c_cat.jpg"
     finally:
         controller.shutdown()
+
+
+def test_picking_an_unreadable_file_keeps_the_list_on_the_shown_image(fresh_window, tmp_path):
+    with Image.open(SAMPLES / "cat_chelsea.jpg") as image:
+        image = image.convert("RGB")
+        image.thumbnail((96, 96))
+        image.save(tmp_path / "a_cat.jpg")
+    (tmp_path / "b_broken.jpg").write_bytes(b"not an image")
+    fresh_window.controller.open_paths([tmp_path])
+    assert fresh_window.controller.current == 0
+    fresh_window.file_panel.list.setCurrentRow(1)  # the user clicks the broken file
+    assert fresh_window.controller.current == 0
+    assert fresh_window.file_panel.list.currentRow() == 0
