@@ -150,21 +150,25 @@ def run(args: argparse.Namespace) -> int:
         if args.self_train:
             session.self_train(images=todo, progress=lambda f, m: bar(0.2 + 0.2 * f, m))
         start = 0.4 if args.self_train else 0.2
-        for i, path in enumerate(todo):
-            try:
-                pred = session.predict(path)
-            except UserError as exc:  # one unreadable file must not stop the rest of the folder
-                unreadable.append(path.name)
-                print(f"\nzs3 segment: skipped {path.name}: {exc}", file=sys.stderr)
-                continue
-            labels, confidence = pred.labels, pred.confidence
-            known = labelled.get(path)
-            if known is not None:  # real labels win over the prediction, as in the GUI; 255 = predict
-                has_label = known != 255
-                labels = np.where(has_label, known, labels).astype(np.uint8)
-                confidence = np.where(has_label, np.float32(1.0), confidence).astype(np.float32)
-            exporter.add(ExportItem(path, labels, confidence))
-            bar(start + (1 - start) * (i + 1) / len(todo), f"{i + 1}/{len(todo)} {path.name}")
+        try:
+            for i, path in enumerate(todo):
+                try:
+                    pred = session.predict(path)
+                except UserError as exc:  # one unreadable file must not stop the rest of the folder
+                    unreadable.append(path.name)
+                    print(f"\nzs3 segment: skipped {path.name}: {exc}", file=sys.stderr)
+                    continue
+                labels, confidence = pred.labels, pred.confidence
+                known = labelled.get(path)
+                if known is not None:  # real labels win over the prediction, as in the GUI; 255 = predict
+                    has_label = known != 255
+                    labels = np.where(has_label, known, labels).astype(np.uint8)
+                    confidence = np.where(has_label, np.float32(1.0), confidence).astype(np.float32)
+                exporter.add(ExportItem(path, labels, confidence))
+                bar(start + (1 - start) * (i + 1) / len(todo), f"{i + 1}/{len(todo)} {path.name}")
+        except KeyboardInterrupt:  # Ctrl-C: aggregate files (annotations.json, …) cover what was written
+            exporter.close()
+            raise
     summary = exporter.close()
     bar.done()
     print(

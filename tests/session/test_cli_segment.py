@@ -141,3 +141,28 @@ def test_one_unreadable_image_does_not_stop_the_folder(small_images, tmp_path, c
     assert "skipped b_scan.png" in err and "16-bit" in err
     assert err.strip().splitlines()[-1].startswith("zs3 segment: error: 1 image(s) could not be read")
     assert sorted(p.name for p in (out / "SegmentationClass").iterdir()) == ["a_cat.png", "c_cup.png"]
+
+
+def test_ctrl_c_keeps_complete_files_and_an_annotations_json_of_them(small_images, tmp_path, capsys, monkeypatch):
+    from pycocotools.coco import COCO
+
+    from core.session import Session
+
+    real_predict = Session.predict
+    calls = []
+
+    def interrupted_on_second_image(self, image, *args, **kwargs):
+        calls.append(image)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_predict(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "predict", interrupted_on_second_image)
+    out = tmp_path / "out"
+    code, err = run(capsys, str(small_images), "--classes", "cat,cup", "--out", str(out), "--format", "voc,coco")
+    assert code == 130 and "interrupted" in err
+    written = sorted(p.name for p in (out / "SegmentationClass").iterdir())
+    assert len(written) == 1
+    coco = COCO(str(out / "annotations.json"))
+    assert [img["file_name"] for img in coco.dataset["images"]] == [written[0].replace(".png", ".jpg")]
+    assert not [p for p in out.rglob("*.tmp")]
