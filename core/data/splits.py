@@ -53,9 +53,14 @@ _DATASET_ALIASES = {
 }
 
 
+def name_key(name: str) -> str:
+    """"TV / Monitor" → "tvmonitor": case-folded, whitespace, ``-``, ``_`` and ``/`` removed."""
+    return "".join(ch for ch in str(name).casefold() if not ch.isspace() and ch not in "-_/")
+
+
 def normalize_class_name(name: str) -> str:
-    """Lower-case ``name`` without spaces, ``_``, ``-`` and ``/``; map common synonyms."""
-    key = "".join(ch for ch in str(name).strip().lower() if ch not in " _-/\t")
+    """:func:`name_key` of ``name`` with common synonyms mapped to the benchmark spelling."""
+    key = name_key(name)
     return _SYNONYMS.get(key, key)
 
 

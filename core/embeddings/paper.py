@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data.splits import CONTEXT_CLASSES, VOC_CLASSES, name_key
 from core.embeddings.base import Embedder, Explanation, top_k, unit
 from core.embeddings.errors import UnknownWordError
 from core.embeddings.phrases import parse_class_spec
@@ -20,20 +21,6 @@ from core.errors import UserError
 
 RESOURCE_DIR = Path(__file__).resolve().parents[2] / "resources" / "embeddings"
 
-VOC_CLASSES: tuple[str, ...] = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
-    "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
-)
-CONTEXT_CLASSES: tuple[str, ...] = (
-    "background", "aeroplane", "bag", "bed", "bedclothes", "bench", "bicycle", "bird", "boat",
-    "book", "bottle", "building", "bus", "cabinet", "car", "cat", "ceiling", "chair", "cloth",
-    "computer", "cow", "cup", "curtain", "dog", "door", "fence", "floor", "flower", "food", "grass",
-    "ground", "horse", "keyboard", "light", "motorbike", "mountain", "mouse", "person", "plate",
-    "platform", "pottedplant", "road", "rock", "sheep", "shelves", "sidewalk", "sign", "sky",
-    "snow", "sofa", "table", "track", "train", "tree", "truck", "tvmonitor", "wall", "water",
-    "window", "wood",
-)
 # alias (normalised) → class name; only used when the alias itself is not a class of the table
 ALIASES: dict[str, str] = {
     "airplane": "aeroplane",
@@ -49,14 +36,9 @@ ALIASES: dict[str, str] = {
 }
 
 TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "paper-voc": ("voc21_word2vec300.npy", VOC_CLASSES),
-    "paper-context": ("context60_word2vec300.npy", CONTEXT_CLASSES),
+    "paper-voc": ("voc21_word2vec300.npy", tuple(VOC_CLASSES)),
+    "paper-context": ("context60_word2vec300.npy", tuple(CONTEXT_CLASSES)),
 }
-
-
-def normalise_name(name: str) -> str:
-    """"TV / Monitor" → "tvmonitor": case-folded, spaces, ``-``, ``_`` and ``/`` removed."""
-    return "".join(ch for ch in name.casefold() if not ch.isspace() and ch not in "-_/")
 
 
 class PaperEmbedder(Embedder):
@@ -77,10 +59,10 @@ class PaperEmbedder(Embedder):
         self.classes = classes
         self.dim = int(table.shape[1])
         self._table = np.stack([unit(row) for row in table])
-        self._by_key = {normalise_name(c): i for i, c in enumerate(classes)}
+        self._by_key = {name_key(c): i for i, c in enumerate(classes)}
 
     def _index(self, name: str) -> int | None:
-        key = normalise_name(name)
+        key = name_key(name)
         if key in self._by_key:
             return self._by_key[key]
         alias = ALIASES.get(key)
@@ -92,14 +74,14 @@ class PaperEmbedder(Embedder):
         i = self._index(body)
         if i is None:
             if strict:
-                suggestions = difflib.get_close_matches(normalise_name(body), self.classes, n=3, cutoff=0.6)
+                suggestions = difflib.get_close_matches(name_key(body), self.classes, n=3, cutoff=0.6)
                 raise UnknownWordError(
                     body, suggestions, text=text, source=self.name,
                     hint=f"The {self.name} table only holds: {', '.join(self.classes)}.",
                 )
             return Explanation(text, (body,), (False,), None, embedded_text=body, keys=(None,), source=self.name)
         cls = self.classes[i]
-        notes = () if normalise_name(body) == cls else (f"{body!r} matched class {cls!r}",)
+        notes = () if name_key(body) == cls else (f"{body!r} matched class {cls!r}",)
         return Explanation(
             text, (cls,), (True,), self._table[i].copy(), embedded_text=body, keys=(cls,), notes=notes,
             source=self.name,
