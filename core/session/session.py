@@ -37,11 +37,11 @@ from torch.nn import functional as F
 from core.errors import CancelledError, UserError
 from core.session.cache import FeatureCache, image_key
 from core.session.prior import ImageNetPrior, PriorConfig, prior_labels
+from core.models.upsample import RefineConfig, refine_probabilities
 from core.session.types import ClassStatus, FitReport, Prediction
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GMMN_FILE = Path(__file__).resolve().parents[2] / "resources" / "default_model" / "gmmn.pt"
 Progress = Callable[[float, str], None]
 IGNORE = 255
 
@@ -50,10 +50,12 @@ IGNORE = 255
 class SessionConfig:
     """Knobs of the session's fits; defaults keep a class change refit under a second on a laptop CPU."""
 
-    input_side: int = 512  # longest image side fed to the backbone (features at 1/8 of it)
+    input_side: int | None = None  # longest image side fed to the backbone; None = the backbone's default
+    edge_refine: bool = True  # guided-filter upsampling of scores to full resolution (where the backbone keeps a guide)
+    refine: RefineConfig = field(default_factory=RefineConfig)
     rows_per_class: int = 1500  # real rows kept per class and image pool (random, seeded)
     generated_per_class: int = 600
-    gmmn_file: str | None = str(DEFAULT_GMMN_FILE)  # the default model's shipped GMMN; None = none
+    gmmn_file: str | None = "shipped"  # "shipped" = the built-in backbone's own GMMN, a path, or None = none
     gmmn_dropout: bool = True  # dropout-on sampling: +4.5 (shipped) / +3.1 (held-out) mIoU, resources/eval
     gmmn_finetune_steps: int = 30  # warm-started steps on the user's pixels after a labels change
     gmmn_steps: int = 200  # from-scratch training, only when no shipped GMMN fits the embedder
@@ -65,6 +67,9 @@ class SessionConfig:
     fit_threads: int = 1
     prior_images: int = 24  # images of the session the ImageNet prior reads (their features are computed)
     prior: PriorConfig = field(default_factory=PriorConfig)
+    # Prior pixels only from images the user has not labelled: a few corrective dots must overrule
+    # thousands of noisy prior pixels on the image being corrected (zs3 bench annotate, tuning part).
+    prior_unlabelled_images: bool = True
     prior_skip: tuple = ()  # class names whose prior pixels are dropped (evaluation of the GMMN path)
     self_train_percent: float = 50.0
     seed: int = 0
@@ -94,6 +99,17 @@ def _sub(progress: Progress | None, start: float, end: float) -> Progress | None
     if progress is None:
         return None
     return lambda f, msg: progress(start + (end - start) * min(max(f, 0.0), 1.0), msg)
+
+
+def cap_per_class(y: torch.Tensor, cap: int, gen: torch.Generator) -> torch.Tensor:
+    """Indices of at most ``cap`` rows per class of ``y``, chosen uniformly at random (seeded)."""
+    keys = torch.rand(len(y), generator=gen)
+    order = torch.argsort(y.double() * 2 + keys.double())
+    ys_sorted = y[order]
+    counts = torch.bincount(ys_sorted, minlength=int(y.max()) + 1 if len(y) else 1)
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(len(y)) - starts[ys_sorted]
+    return order[rank < cap]
 
 
 def _key(path) -> str:
@@ -293,11 +309,20 @@ class Session:
         self.cache.put(key, feats)
         return feats
 
-    @staticmethod
-    def _grid_labels(mask: np.ndarray, size: tuple) -> torch.Tensor:
-        """Full-resolution mask -> feature grid (nearest at cell centres)."""
-        t = torch.from_numpy(mask)[None, None].float()
-        return F.interpolate(t, size=size, mode="nearest")[0, 0].long()
+    def _painted_rows(self, features: torch.Tensor, mask: np.ndarray, num_classes: int, gen: torch.Generator):
+        """Features where the user painted: up to ``rows_per_class`` random labelled pixels per class,
+        each feature bilinearly sampled at that pixel, so a stroke thinner than a feature cell still
+        counts (reading labels at cell centres would lose it)."""
+        h, w = mask.shape
+        flat = torch.from_numpy(mask.reshape(-1))
+        keep = torch.nonzero((flat != IGNORE) & (flat < num_classes)).flatten()
+        if keep.numel() == 0:
+            return torch.zeros(0, features.shape[0]), torch.zeros(0, dtype=torch.long)
+        keep = keep[cap_per_class(flat[keep].long(), self.config.rows_per_class, gen)]
+        ys, xs = (keep // w).float(), (keep % w).float()
+        grid = torch.stack([(xs + 0.5) / w * 2 - 1, (ys + 0.5) / h * 2 - 1], 1)[None, None]
+        rows = F.grid_sample(features[None].float(), grid, mode="bilinear", align_corners=False)[0, :, 0].T
+        return rows, flat[keep].long()
 
     def _prior_model(self) -> ImageNetPrior | None:
         if not getattr(self.backbone, "has_imagenet", False) or not self.config.prior.enabled:
@@ -326,14 +351,7 @@ class Session:
         if not xs:
             return torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
         x, y = torch.cat(xs), torch.cat(ys)
-        cap = self.config.rows_per_class
-        keys = torch.rand(len(y), generator=gen)
-        order = torch.argsort(y.double() * 2 + keys.double())
-        ys_sorted = y[order]
-        counts = torch.bincount(ys_sorted, minlength=num_classes)
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(len(y)) - starts[ys_sorted]
-        sel = order[rank < cap]
+        sel = cap_per_class(y, self.config.rows_per_class, gen)
         return x[sel], y[sel]
 
     def _base_gmmn(self):
@@ -344,15 +362,20 @@ class Session:
             return own
         if not getattr(self.backbone, "has_imagenet", False) or not self.config.gmmn_file:
             return None
-        from core.session.backbones import load_default_gmmn
+        from core.session.backbones import SHIPPED, load_default_gmmn, shipped_gmmn_file
 
-        key = (str(self.config.gmmn_file), self.embedder.name)
+        path = self.config.gmmn_file
+        if path == SHIPPED:
+            path = shipped_gmmn_file(self.backbone.name)
+            if path is None:
+                return None
+        key = (str(path), self.embedder.name)
         if self._shipped_gmmn[0] != key:
             # A private copy: sampling toggles the module's dropout flag, which must not race with
             # another session sampling the process-wide shared instance.
             import copy
 
-            gmmn = load_default_gmmn(self.config.gmmn_file, self.embedder.name, self.backbone.name)
+            gmmn = load_default_gmmn(path, self.embedder.name, self.backbone.name)
             self._shipped_gmmn = (key, copy.deepcopy(gmmn) if gmmn is not None and gmmn.embed_dim == dim else None)
         return self._shipped_gmmn[1]
 
@@ -444,14 +467,18 @@ class Session:
         # 1. real rows from the user's labels
         t0 = time.perf_counter()
         label_items = list(labels.items())
-        pairs = []
+        xs, ys = [torch.zeros(0, self.backbone.feat_dim)], [torch.zeros(0, dtype=torch.long)]
         for i, (k, mask) in enumerate(label_items):
             _check(cancel)
             feats = self.features(k, cancel)
-            pairs.append((feats.features, self._grid_labels(mask, feats.features.shape[-2:])))
+            x_img, y_img = self._painted_rows(feats.features, mask, n_cls, gen)
+            xs.append(x_img)
+            ys.append(y_img)
             if progress:
                 progress(0.3 * (i + 1) / max(1, len(label_items)), f"features of labelled image {i + 1}/{len(label_items)}")
-        x_real, y_real = self._rows(pairs, n_cls, gen)
+        x_real, y_real = torch.cat(xs), torch.cat(ys)
+        sel = cap_per_class(y_real, self.config.rows_per_class, gen)
+        x_real, y_real = x_real[sel], y_real[sel]
         counts = torch.bincount(y_real, minlength=n_cls)
         seen_ids = [i for i in range(n_cls) if counts[i] > 0]
         unseen_ids = [i for i in range(n_cls) if counts[i] == 0]
@@ -468,6 +495,9 @@ class Session:
         x_prior, y_prior = self._prior_rows(classes, class_vectors, images, labels, gen, _sub(progress, 0.3, 0.5), cancel)
         x_bank, y_bank = self._bank_rows(classes)
         x_prior, y_prior = torch.cat([x_prior, x_bank]), torch.cat([y_prior, y_bank])
+        if seen_ids:  # the user's pixels of a class replace the prior's guesses of it
+            keep = ~torch.isin(y_prior, torch.as_tensor(seen_ids))
+            x_prior, y_prior = x_prior[keep], y_prior[keep]
         timings["prior_s"] = time.perf_counter() - t0
 
         # 3. GMMN features for classes without any real pixels (user, self-training or prior): the
@@ -543,7 +573,8 @@ class Session:
         relevance = prior.relevance(class_vectors[1:], cfg, list(classes[1:]))
         skip = [i - 1 for i in fg_ids if classes[i] in set(self.config.prior_skip)]
         # Images with labels first (their features exist), then the rest of the folder up to the cap.
-        order = [Path(k) for k in labels] + [p for p in images if _key(p) not in labels]
+        order = [] if self.config.prior_unlabelled_images else [Path(k) for k in labels]
+        order += [p for p in images if _key(p) not in labels]
         order = order[: self.config.prior_images]
         pairs = []
         unreadable: list[UserError] = []
@@ -590,8 +621,11 @@ class Session:
         b = fitted.classifier.bias.detach().float().cpu()
         with torch.inference_mode():
             logits = torch.einsum("fhw,cf->chw", feats.features.float(), w) + b[:, None, None]
-            if full_size:
-                logits = F.interpolate(logits[None], size=feats.image_size, mode="bilinear", align_corners=False)[0]
+            if not full_size:
+                return logits.softmax(0)
+            if self.config.edge_refine and feats.guide is not None:
+                return refine_probabilities(logits, feats.guide, feats.image_size, self.config.refine)
+            logits = F.interpolate(logits[None], size=feats.image_size, mode="bilinear", align_corners=False)[0]
             return logits.softmax(0)
 
     def predict(self, image, progress: Progress | None = None, cancel: threading.Event | None = None) -> Prediction:
@@ -601,10 +635,16 @@ class Session:
         t0 = time.perf_counter()
         probs = self.probabilities(image, fitted, cancel)
         conf, labels = probs.max(0)
+        labels, conf = labels.numpy().astype(np.uint8), conf.numpy().astype(np.float32)
+        painted = self.labels(image) if fitted.classes == tuple(self.classes) else None
+        if painted is not None and painted.shape == labels.shape:  # what the user painted is never overruled
+            mine = painted != IGNORE
+            labels[mine] = painted[mine]
+            conf[mine] = 1.0
         self.last_timings["predict_s"] = time.perf_counter() - t0
         if progress:
             progress(1.0, "prediction ready")
-        return Prediction(labels.numpy().astype(np.uint8), conf.numpy().astype(np.float32), list(fitted.classes))
+        return Prediction(labels, conf, list(fitted.classes))
 
     def self_train(self, images=None, percent: float | None = None, progress: Progress | None = None,
                    cancel: threading.Event | None = None) -> FitReport:

@@ -34,10 +34,9 @@ sys.path.insert(0, str(ROOT))
 
 from core.atomic import atomic_write_bytes  # noqa: E402
 from core.images import list_images, load_image  # noqa: E402
-from core.models import hypercolumn as hc  # noqa: E402
+from core.session.backbones import SHIPPED_GMMN_FILES, make_backbone  # noqa: E402
 
 log = logging.getLogger("build_gmmn")
-OUT = ROOT / "resources" / "default_model" / "gmmn.pt"
 
 
 def _variants(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator):
@@ -71,9 +70,9 @@ def _names():
 
 
 def extract(args) -> tuple[np.ndarray, np.ndarray]:
-    """Features (N,256) float16 and labels (N,) (ImageNet ids 0..999, VOC ids 1000+) of every photo variant."""
+    """Features (N,F) float16 and labels (N,) (ImageNet ids 0..999, VOC ids 1000+) of every photo variant."""
     _, _, voc = _names()
-    backbone = hc.HypercolumnBackbone("cpu")
+    backbone = make_backbone(args.model, "cpu")
     rng = np.random.default_rng(0)
     photos = [(load_image(p), None) for p in list_images([ROOT / "resources" / "samples"])]
     photos.append((voc["rgb"], voc["class_label"].astype(np.int64)))
@@ -153,10 +152,12 @@ def collect(args) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--model", default="default", choices=("default", "efficientnet"),
+                    help="the backbone whose features the GMMN learns (default: DINOv2)")
+    ap.add_argument("--out", default=None, help="default: the file the session loads for that backbone")
     ap.add_argument("--exclude", default="", help="comma-separated class names to leave out (held-out GMMN)")
     ap.add_argument("--exclude-relevance", type=float, default=0.05)
-    ap.add_argument("--sides", type=int, nargs="+", default=[384, 512])
+    ap.add_argument("--sides", type=int, nargs="+", default=None, help="input sides (default 384 512; DINOv2 336 448)")
     ap.add_argument("--min-prob", type=float, default=0.25)
     ap.add_argument("--min-pixels", type=int, default=40)
     ap.add_argument("--cap", type=int, default=1500)
@@ -172,6 +173,10 @@ def main() -> None:
     from core.zs3.generation import GMMNTrainConfig, train_gmmn
 
     torch.manual_seed(0)
+    backbone_name = make_backbone(args.model, "cpu").name
+    if args.sides is None:
+        args.sides = [336, 448] if args.model == "default" else [384, 512]
+    out = args.out or SHIPPED_GMMN_FILES[backbone_name]
     names, vecs, x, y = collect(args)
     log.info("%d classes, %d rows: %s", len(names), len(y), ", ".join(names))
     cfg = GMMNTrainConfig(steps=args.steps, lr=args.lr, per_class=64, classes_per_step=24, seed=0,
@@ -183,7 +188,7 @@ def main() -> None:
         "config": gmmn.config(),
         "state_dict": {k: v.half() for k, v in gmmn.state_dict().items()},
         "embedder": get_embedder("default").name,
-        "backbone": hc.HypercolumnBackbone.name,
+        "backbone": backbone_name,
         "classes": names,
         "rows": int(len(y)),
         "excluded": args.exclude,
@@ -191,8 +196,8 @@ def main() -> None:
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
-    atomic_write_bytes(args.out, buf.getvalue())
-    log.info("wrote %s (%d bytes, %d classes, %d rows)", args.out, len(buf.getvalue()), len(names), len(y))
+    atomic_write_bytes(out, buf.getvalue())
+    log.info("wrote %s (%d bytes, %d classes, %d rows)", out, len(buf.getvalue()), len(names), len(y))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,74 @@
+"""The simulated annotator (zs3 bench annotate) and what it relies on: dots placed where the model is
+most wrong, thin strokes that still train, painted pixels that keep their class."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from core.session.annotate import AnnotateConfig, next_dot, paint_dot, run_annotate
+
+from .conftest import ROOT, SIDE
+
+
+def test_next_dot_is_the_centre_of_the_largest_wrong_region():
+    gt = np.zeros((60, 80), np.uint8)
+    gt[10:50, 30:70] = 2  # a 40×40 object the prediction misses
+    gt[0:5, 0:5] = 1  # a small miss elsewhere
+    gt[55:, :] = 255  # ignored band: never a dot there
+    pred = np.zeros_like(gt)
+    painted = np.full_like(gt, 255)
+    y, x, cls = next_dot(pred, gt, painted, radius=4)
+    assert cls == 2 and abs(y - 29.5) <= 1 and abs(x - 49.5) <= 1
+    paint_dot(painted, gt, (y, x, cls), radius=4)
+    assert set(np.unique(painted)) == {2, 255} and (painted == 2).sum() == 49
+    # once painted, that spot is not chosen again; with nothing wrong left there is no dot
+    assert next_dot(pred, gt, painted, 4)[:2] != (y, x)
+    assert next_dot(gt, gt, painted, 4) is None
+
+
+def test_a_one_pixel_stroke_becomes_training_pixels(make_session, small_images):
+    session = make_session()
+    cat = small_images / "cat_chelsea.jpg"
+    session.add_images([cat])
+    session.set_classes(["cat"])
+    from core.images import load_image
+
+    h, w = load_image(cat).shape[:2]
+    mask = np.full((h, w), 255, np.uint8)
+    mask[h // 2, w // 3: 2 * w // 3] = 1  # one pixel thin, thinner than a 14-px feature cell
+    mask[2, :] = 0
+    session.add_labels(cat, mask)
+    report = session.fit()
+    assert "cat" in report.seen and report.real_rows >= int((mask != 255).sum()) // 2
+    pred = session.predict(cat)
+    assert (pred.labels[mask == 1] == 1).all() and (pred.confidence[mask == 1] == 1).all()
+    assert (pred.labels[mask == 0] == 0).all()
+
+
+def test_dots_raise_miou_on_real_photos(eval_pair):
+    from core.session import PriorConfig, SessionConfig
+
+    cfg = SessionConfig(input_side=SIDE, prior=PriorConfig(enabled=False), gmmn_file=None, classifier_iter=30)
+    result = run_annotate(eval_pair, None, config=AnnotateConfig(radius=8, rounds=3), session_config=cfg,
+                          device="cpu")
+    by = result["miou_by_dots"]
+    assert set(by) == {"0", "1", "2", "3"} and result["classes"] == ["background", "cat", "cup"]
+    assert by["3"] > by["0"] + 0.2  # from all-background to a usable mask in three dots per image
+    assert result["per_class_by_dots"]["3"]["cat"] > 0.5
+
+
+def test_cli_writes_the_documented_json(eval_pair, tmp_path):
+    out = tmp_path / "annotate.json"
+    proc = subprocess.run([sys.executable, "-m", "core.cli.main", "bench", "annotate", "--data", str(eval_pair),
+                           "--classes", "cat,cup", "--rounds", "1", "--device", "cpu", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert {"miou_by_dots", "per_class_by_dots", "seconds_per_round", "model"} <= set(data)
+    assert set(data["miou_by_dots"]) == {"0", "1"} and data["model"] == "default"
+    bad = subprocess.run([sys.executable, "-m", "core.cli.main", "bench", "annotate", "--data", str(eval_pair),
+                          "--classes", "giraffe"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "giraffe" in bad.stderr and "Traceback" not in bad.stderr

