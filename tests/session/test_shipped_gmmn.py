@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from core.images import load_image
-from core.session.backbones import load_default_gmmn
-from core.session.session import DEFAULT_GMMN_FILE
+from core.models.dinov2 import DIM
+from core.session.backbones import SHIPPED, load_default_gmmn, shipped_gmmn_file
+
+DEFAULT_GMMN_FILE = shipped_gmmn_file("dinov2-s14")  # the default model's generator
 
 from .conftest import box_mask
 
@@ -17,7 +19,7 @@ def test_shipped_file_is_small_and_matches_the_default_model():
     data = torch.load(DEFAULT_GMMN_FILE, map_location="cpu", weights_only=True)
     assert len(data["classes"]) >= 20  # many named classes, not a handful
     gmmn = load_default_gmmn(DEFAULT_GMMN_FILE, data["embedder"], data["backbone"] + "@192")
-    assert gmmn is not None and gmmn.feat_dim == 256 and gmmn.embed_dim == 50
+    assert gmmn is not None and gmmn.feat_dim == DIM and gmmn.embed_dim == 50
     assert load_default_gmmn(DEFAULT_GMMN_FILE, "some-other-vectors", data["backbone"]) is None
 
 
@@ -46,7 +48,7 @@ def test_zero_labels_class_without_prior_pixels_is_generated(session, small_imag
         session.set_classes(["cat", "cup", "person"])
         bare = session.fit()
     finally:
-        session.config.prior_skip, session.config.gmmn_file = (), str(DEFAULT_GMMN_FILE)
+        session.config.prior_skip, session.config.gmmn_file = (), SHIPPED
     assert bare.generated == [] and bare.generated_rows == 0
 
 
@@ -79,7 +81,7 @@ def test_generated_features_follow_the_dropout_option(session, dropout):
         b, _ = session._generate(gmmn, session._class_vectors, [0, 1])
     finally:
         session.config.gmmn_dropout = False
-    assert a.shape == (2 * session.config.generated_per_class, 256) and ya.tolist().count(1) == len(ya) // 2
+    assert a.shape == (2 * session.config.generated_per_class, DIM) and ya.tolist().count(1) == len(ya) // 2
     assert torch.equal(a, b)  # seeded: the same features for the same classes
     assert np.isfinite(a.numpy()).all()
 
