@@ -61,7 +61,7 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float, s
     if subsample > 1:
         size = (max(1, guide.shape[1] // subsample), max(1, guide.shape[0] // subsample))
         guide = cv2.resize(guide, size, interpolation=cv2.INTER_AREA)
-        src = cv2.resize(src, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        src = _resize_channels(src, size, cv2.INTER_AREA)
         radius = max(1, round(radius / subsample))
     h, w, c = src.shape
     mean_i = _box(guide, radius)  # (H,W,3)
@@ -84,11 +84,11 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float, s
     return sum(full[..., k, None] * mean_a[..., k, :] for k in range(3)) + mean_b
 
 
-def _resize_channels(x: np.ndarray, size: tuple) -> np.ndarray:
-    """Bilinear resize of an (H, W, C) array to ``size`` = (width, height), C of any size."""
+def _resize_channels(x: np.ndarray, size: tuple, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """Resize of an (H, W, C) array to ``size`` = (width, height), C of any size (OpenCV takes ≤ 4)."""
     if x.shape[2] <= 4:
-        return cv2.resize(x, size, interpolation=cv2.INTER_LINEAR).reshape(size[1], size[0], -1)
-    return np.concatenate([_resize_channels(np.ascontiguousarray(x[..., i:i + 4]), size)
+        return cv2.resize(x, size, interpolation=interpolation).reshape(size[1], size[0], -1)
+    return np.concatenate([_resize_channels(np.ascontiguousarray(x[..., i:i + 4]), size, interpolation)
                            for i in range(0, x.shape[2], 4)], axis=2)
 
 

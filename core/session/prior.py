@@ -2,12 +2,15 @@
 
 The EfficientNet-Lite2 classifier applied at every position of its last feature map gives
 p(ImageNet class k | pixel) over 1,000 named classes. A user class c gets the probability mass of
-the ImageNet classes whose names embed close to its own (ConSE-style):
+the ImageNet classes related to its name:
 
-    s_c(pixel) = sum_k p_k(pixel) * r_ck,   r_ck = exp((cos(e_c, e_k) - 1) / T)
+    s_c(pixel) = sum_k p_k(pixel) * r_ck
 
-``r`` is 1 for an identical name and falls quickly with the cosine (GloVe 50-d puts related words
-at 0.8–0.9, so T is small). Confident pixels become real training features for classes the user
+- through WordNet first (``core.session.wordnet_links``): r_ck = 1 for every ImageNet class under
+  the name's usual sense ("dog" → 118 breeds), 0 elsewhere;
+- for names WordNet does not link, ConSE-style through word vectors: r_ck = exp((cos(e_c, e_k) - 1) / T),
+  1 for an identical name and falling quickly with the cosine (GloVe 50-d puts related words at
+  0.8–0.9, so T is small). Confident pixels become real training features for classes the user
 has not labelled; pixels where no named class has mass become background (measured in
 ``core.session.evaluation``).
 """
@@ -23,48 +26,6 @@ import torch
 log = logging.getLogger(__name__)
 
 
-#: Everyday class names whose ImageNet counterparts the word vectors do not reach (ImageNet has no
-#: "person" class, but people wear its clothes). A user class whose name (or its last word) is a
-#: key gets full relevance for these ImageNet classes, on top of the embedding similarity.
-ALIASES: dict[str, tuple[str, ...]] = {
-    "person": ("suit", "jersey", "lab coat", "trench coat", "fur coat", "academic gown", "gown", "military uniform",
-               "scuba diver", "groom", "ballplayer", "sweatshirt", "cardigan", "apron", "bow tie", "Windsor tie",
-               "bolo tie", "bikini", "maillot", "swimming trunks", "jean", "kimono", "poncho", "vestment", "wig",
-               "cowboy hat", "sombrero", "ski mask", "mask", "oxygen mask", "crash helmet", "football helmet",
-               "bulletproof vest", "stole", "abaya", "cloak", "miniskirt", "hoopskirt", "overskirt", "pajama",
-               "brassiere", "sunglasses", "sunglass", "mortarboard", "bonnet", "hair spray", "lipstick"),
-    "chair": ("barber chair", "folding chair", "rocking chair", "throne"),
-    "sofa": ("studio couch",),
-    "couch": ("studio couch",),
-    "table": ("dining table", "desk", "pool table"),
-    "diningtable": ("dining table",),
-    "tvmonitor": ("television", "monitor", "screen", "home theater"),
-    "tv": ("television", "monitor", "screen", "home theater"),
-    "television": ("television", "monitor", "screen", "home theater"),
-    "pottedplant": ("pot",),
-    "plant": ("pot",),
-    "car": ("sports car", "convertible", "cab", "beach wagon", "jeep", "limousine", "minivan", "Model T",
-            "racer", "police van", "passenger car", "car wheel", "grille"),
-    "bus": ("school bus", "trolleybus", "minibus"),
-    "aeroplane": ("airliner", "warplane", "wing", "airship"),
-    "airplane": ("airliner", "warplane", "wing", "airship"),
-    "bicycle": ("mountain bike", "bicycle-built-for-two", "tricycle", "unicycle"),
-    "motorbike": ("moped", "motor scooter"),
-    "boat": ("fireboat", "lifeboat", "speedboat", "canoe", "gondola", "yawl", "catamaran", "trimaran",
-             "container ship", "liner", "schooner", "pirate", "wreck"),
-    "train": ("bullet train", "electric locomotive", "steam locomotive", "passenger car", "freight car", "streetcar"),
-    "rocket": ("missile", "space shuttle", "projectile"),
-    "cup": ("coffee mug", "espresso", "cup", "measuring cup"),
-    "mug": ("coffee mug",),
-    "bottle": ("beer bottle", "pill bottle", "pop bottle", "water bottle", "wine bottle", "whiskey jug"),
-    "bird": ("cock", "hen", "ostrich", "goldfinch", "robin", "jay", "magpie", "chickadee", "bald eagle", "kite",
-             "pelican", "king penguin", "albatross", "goose", "drake", "flamingo", "peacock", "macaw", "toucan"),
-    "horse": ("sorrel", "zebra"),
-    "cow": ("ox", "water buffalo", "bison"),
-    "sheep": ("ram", "bighorn"),
-}
-
-
 @dataclass(frozen=True)
 class PriorConfig:
     """Thresholds of the ConSE prior, chosen on the evaluation set (see evaluation.py)."""
@@ -75,7 +36,7 @@ class PriorConfig:
     presence: float = 0.1  # a class counts in an image when its best pixel scores this much
     fg_relative: float = 0.2  # pixels at >= this fraction of the class's best score (and arg-max) -> c
     bg_threshold: float = 0.01  # every s_c below this -> pseudo-label background
-    aliases: bool = True
+    wordnet: bool = True  # names → ImageNet classes through WordNet where it links them
     enabled: bool = True
 
 
@@ -118,27 +79,22 @@ class ImageNetPrior:
         self.head_vectors = torch.from_numpy(head)
         self.known = torch.from_numpy(known)
         self.names = imagenet_names
-        self._index = {n: i for i, n in enumerate(imagenet_names)}
         self.class_names: list[str] | None = None
 
-    def alias_mask(self, class_names) -> torch.Tensor:
-        """(C, 1000) 1 where an ImageNet class is a listed alias of the user's class name."""
-        out = torch.zeros(len(class_names), len(self.names))
-        for c, name in enumerate(class_names):
-            key = name.split(":")[0].strip().lower()
-            for k in (key, key.replace(" ", ""), key.split()[-1] if key.split() else key):
-                for alias in ALIASES.get(k, ()):
-                    if alias in self._index:
-                        out[c, self._index[alias]] = 1.0
-        return out
-
     def relevance(self, class_vectors: torch.Tensor, config: PriorConfig, class_names=None) -> torch.Tensor:
-        """(C, E) unit class embeddings (+ their names for ALIASES) -> (C, 1000) relevance in [0, 1]."""
+        """(C, E) unit class embeddings (+ their names, for WordNet) -> (C, 1000) relevance in [0, 1]."""
+        from core.session.wordnet_links import wordnet_links
+
         v = class_vectors.float()
         cos = torch.maximum(v @ self.head_vectors.T, v @ self.vectors.T - config.phrase_discount)
         r = torch.exp((cos - 1.0) / config.temperature) * self.known[None].float()
-        if class_names is not None and config.aliases:
-            r = torch.maximum(r, self.alias_mask(class_names))
+        links = wordnet_links() if class_names is not None and config.wordnet else None
+        if links is not None:
+            for c, name in enumerate(class_names):
+                ids = links.imagenet_classes(name)
+                if ids is not None:  # WordNet knows exactly which classes the name covers
+                    r[c] = 0.0
+                    r[c, ids] = 1.0
         return r
 
     @staticmethod

@@ -39,8 +39,8 @@ def test_guided_filter_keeps_a_constant_and_handles_many_channels():
     assert np.allclose(out, 0.25, atol=1e-4)
 
 
-def test_refine_upsamples_to_a_size_other_than_the_guide():
-    guide = np.zeros((28, 42, 3), np.uint8)
-    out = refine_probabilities(torch.zeros(3, 2, 3), guide, (100, 150))
-    assert out.shape == (3, 100, 150)
-    assert torch.allclose(out, torch.full_like(out, 1 / 3), atol=1e-4)
+def test_refine_upsamples_to_a_size_other_than_the_guide_for_many_classes():
+    guide = np.zeros((56, 84, 3), np.uint8)
+    out = refine_probabilities(torch.zeros(9, 4, 6), guide, (100, 150))  # 9 classes: more than OpenCV's 4 channels
+    assert out.shape == (9, 100, 150)
+    assert torch.allclose(out, torch.full_like(out, 1 / 9), atol=1e-4)

@@ -1,0 +1,71 @@
+"""Typed class names → ImageNet-1k classes through WordNet 3.0 (``resources/default_model/imagenet_wordnet.json``).
+
+Why WordNet and not word-vector similarity or an alias list: the 1,000 ImageNet classes *are*
+WordNet noun synsets, so "dog" covers its 118 breeds, "vehicle" cars, buses and boats, and
+"motorcycle" and "motorbike" are the same thing, with no list tuned on any evaluation photo.
+
+Sense choice (homonyms): a name is read in its most frequent concrete sense — WordNet's sense order,
+skipping named instances ("Crane" the poet) and abstract senses ("table" the array). If that sense is
+an ImageNet class or lies above one, the name maps to every ImageNet class under it; if it is some
+other physical thing ("kite" the toy, "mouse" the rodent, "cup" the vessel), WordNet says the
+ImageNet classes sharing the word are something else, and the name gets no WordNet link (the caller
+falls back to word vectors). Built by ``resources/default_model/build_wordnet_table.py``.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+TABLE = Path(__file__).resolve().parents[2] / "resources" / "default_model" / "imagenet_wordnet.json"
+_SKIP = ("i", "a")  # instance, abstract
+
+
+class WordNetLinks:
+    def __init__(self, path: Path = TABLE):
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        self.wnids: list[str] = data["classes"]
+        self.synsets: dict = data["synsets"]
+        self.lemmas: dict = data["lemmas"]
+
+    def _senses(self, name: str):
+        key = "_".join(name.split(":", 1)[0].replace("-", " ").lower().split())
+        candidates = [key]
+        if key.endswith("es"):
+            candidates.append(key[:-2])
+        if key.endswith("s"):
+            candidates.append(key[:-1])
+        for k in candidates:
+            if k in self.lemmas:
+                return k, self.lemmas[k]
+        return None, None
+
+    def synset(self, name: str) -> str | None:
+        """The synset offset a typed name resolves to (its usual concrete sense), if ImageNet-related."""
+        _, senses = self._senses(name)
+        if not senses:
+            return None
+        first = next((s for s in senses if s not in _SKIP), None)
+        return first  # None: the usual sense is a physical thing outside ImageNet's hierarchy
+
+    def imagenet_classes(self, name: str) -> list[int] | None:
+        """ImageNet class indices under the name's usual sense, or None when WordNet does not link it."""
+        s = self.synset(name)
+        return None if s is None else list(self.synsets[s]["classes"])
+
+    def suggestions(self, name: str) -> list[str]:
+        """Other lemmas of the linked synset (what the name also reaches), for the user's information."""
+        s = self.synset(name)
+        return [] if s is None else [w.replace("_", " ") for w in self.synsets[s]["lemmas"]]
+
+
+_LINKS: dict = {}
+_LOCK = threading.Lock()
+
+
+def wordnet_links() -> WordNetLinks | None:
+    """The shared table (read-only), or None when the file is missing (word vectors only then)."""
+    with _LOCK:
+        if "links" not in _LINKS:
+            _LINKS["links"] = WordNetLinks() if TABLE.is_file() else None
+        return _LINKS["links"]
