@@ -1,0 +1,48 @@
+"""Names reach ImageNet classes through WordNet: hypernyms, synonyms, homonyms in their usual sense."""
+from __future__ import annotations
+
+import torch
+
+from core.models.efficientnet_lite import imagenet_class_names
+from core.session.wordnet_links import WordNetLinks
+
+
+def _names(links, word):
+    ids = links.imagenet_classes(word)
+    return None if ids is None else {imagenet_class_names()[i] for i in ids}
+
+
+def test_hypernyms_synonyms_and_plurals():
+    links = WordNetLinks()
+    dogs = _names(links, "dog")
+    assert len(dogs) > 100 and {"golden retriever", "beagle", "pug"} <= dogs and "tabby" not in dogs
+    assert {"sports car", "fireboat", "tractor"} <= _names(links, "vehicle")
+    assert {"orange", "lemon", "banana"} <= _names(links, "fruit")
+    assert _names(links, "dogs") == dogs  # plural
+    assert _names(links, "Golden Retriever") == {"golden retriever"}  # case and spaces
+    assert "tabby" in _names(links, "cat")
+
+
+def test_homonyms_take_the_usual_concrete_sense():
+    links = WordNetLinks()
+    assert links.imagenet_classes("kite") is None  # usually the toy, not the hawk ImageNet calls "kite"
+    assert links.imagenet_classes("mouse") is None  # usually the rodent, not the computer mouse
+    assert _names(links, "crane") == {"crane"}  # the poets are instances, skipped: the machine
+    assert {"desk", "pool table"} <= _names(links, "table")  # the array sense is abstract, skipped
+    assert links.imagenet_classes("quokka") is None  # not in the table: word vectors decide
+
+
+def test_prior_relevance_uses_wordnet_then_vectors():
+    from core.embeddings import get_embedder
+    from core.session.prior import ImageNetPrior, PriorConfig
+
+    emb = get_embedder("default")
+    prior = ImageNetPrior.for_embedder(emb, imagenet_class_names())
+    names = ["dog", "quokka"]
+    vecs = torch.from_numpy(emb.embed_many(names))
+    r = prior.relevance(vecs, PriorConfig(), names)
+    dog_ids = WordNetLinks().imagenet_classes("dog")
+    assert torch.all(r[0, dog_ids] == 1) and r[0].sum() == len(dog_ids)
+    off = prior.relevance(vecs, PriorConfig(wordnet=False), names)
+    assert torch.equal(r[1], off[1])  # no WordNet link: the word-vector relevance, unchanged
+    assert off[0, dog_ids].sum() < 0.5 * len(dog_ids)  # word vectors alone miss most breeds
