@@ -21,6 +21,7 @@ def test_hypernyms_synonyms_and_plurals():
     assert _names(links, "dogs") == dogs  # plural
     assert _names(links, "Golden Retriever") == {"golden retriever"}  # case and spaces
     assert "tabby" in _names(links, "cat")
+    assert {"scuba diver", "suit", "jersey", "lab coat"} <= _names(links, "person")  # people are seen as their clothes
 
 
 def test_homonyms_take_the_usual_concrete_sense():
