@@ -105,6 +105,29 @@ class _Quiet:
 SEGMENT_CACHE_BYTES = 64 * 2**20
 
 
+# glibc serves a freed large block's size from its heap from then on (its mmap threshold adapts
+# upwards), and a heap fragmented by per-image buffers of changing sizes keeps growing: measured on
+# 320-px images, RSS rose from 1.5 GB after 100 images to 2.1 GB after 1,000. A fixed threshold
+# keeps every buffer of this size or more in its own mapping, returned to the system when freed:
+# then flat at 1.4 GB.
+MMAP_THRESHOLD_BYTES = 256 * 1024
+_M_MMAP_THRESHOLD = -3  # mallopt parameter number in glibc's malloc.h
+
+
+def _return_freed_buffers_to_the_system() -> None:
+    """Fix glibc's mmap threshold (no-op elsewhere: other C libraries do not adapt it)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version"):
+            libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    except OSError:
+        pass
+
+
 @dataclass
 class _Plan:
     """Everything checked before any model loads or any file is written."""
@@ -209,6 +232,7 @@ def _segment(args, plan: _Plan, shard) -> int:
     from core.masks import ExportItem
 
     t0 = time.perf_counter()
+    _return_freed_buffers_to_the_system()
     bar = ProgressBar() if shard.is_main or not shard.ranks else _Quiet()
     exporter = _open_exporter(args, plan, shard)
     mine = shard_of(plan.images, shard)
