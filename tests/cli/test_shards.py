@@ -103,3 +103,13 @@ def test_merge_refuses_shards_that_do_not_belong_together(photos, tmp_path, caps
     assert "nowhere" in line
     line = one_line_error(main(["merge", str(a), str(photos), "--out", str(tmp_path / "m4")]), capsys.readouterr().err)
     assert "not a finished" in line
+
+
+def test_two_inputs_with_one_name_are_refused_before_any_work(photos, tmp_path, capsys):
+    """They would land in different shards and overwrite each other's masks without a word."""
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(photos / "astronaut.jpg", other / "cat_chelsea.jpg")
+    line = one_line_error(*segment(capsys, str(photos), str(other), "--shard", "1/2", "--out", str(tmp_path / "o")))
+    assert "both named 'cat_chelsea'" in line
+    assert not (tmp_path / "o" / "SegmentationClass").exists()
