@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHES = {
     "embeddings": [sys.executable, "-m", "bench.bench_embeddings"],
     "session": [sys.executable, "bench/bench_session.py"],
+    "speed": [sys.executable, "bench/bench_speed.py"],
     "synthetic": [sys.executable, "bench/bench_synthetic.py"],
 }
 
@@ -30,14 +31,14 @@ def last_json_object(text: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", choices=sorted(BENCHES), action="append", help="run only these (repeatable)")
-    parser.add_argument("--quick", action="store_true", help="synthetic benchmark in its quick (smoke) mode")
+    parser.add_argument("--quick", action="store_true", help="synthetic and speed benchmarks in their quick (smoke) modes")
     args = parser.parse_args()
     results: dict = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg_1m": os.getloadavg()[0]},
     }
     for name in args.only or BENCHES:
-        command = BENCHES[name] + (["--quick"] if name == "synthetic" and args.quick else [])
+        command = BENCHES[name] + (["--quick"] if name in ("synthetic", "speed") and args.quick else [])
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         if done.returncode != 0:
             results[name] = {"error": done.stderr.strip().splitlines()[-1:] or ["failed"]}

@@ -1,6 +1,9 @@
-"""``zs3 bench synthetic``: the synthetic zero-shot benchmark (known answer, CPU, minutes).
+"""``zs3 bench synthetic|speed``: benchmarks that print (and optionally write) one JSON.
 
-Trains a small segmentation network on the seen classes of procedurally generated scenes, then the
+``speed`` (``core/cli/bench_speed.py``): features, refit, cached prediction, ``zs3 segment``
+throughput, batched vs looped GMMN step and peak memory, each with its same-run baseline.
+
+``synthetic``: the synthetic zero-shot benchmark (known answer, CPU, minutes). Trains a small segmentation network on the seen classes of procedurally generated scenes, then the
 GMMN, the retrained classifier (ZS3Net), self-training (ZS3Net+ST) and the no-generation baseline,
 and prints / writes ``{"zs3net": {"seen_miou", "unseen_miou", "hiou"}, "zs3net_st": {…}, "baseline": {…}}``.
 """
@@ -30,6 +33,36 @@ def register(subparsers) -> None:
     from core.cli import bench_annotate
 
     bench_annotate.add_parser(kinds)
+
+    s = kinds.add_parser("speed", help="speed of features, refit, prediction, segment and the GMMN step (JSON)")
+    s.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    s.add_argument("--model", default="default", help="default, efficientnet (today's default) or a checkpoint PATH")
+    s.add_argument("--images", type=int, default=16, metavar="N", help="images of the `zs3 segment` run (default 16)")
+    s.add_argument("--repeats", type=int, default=5, help="timed repeats per figure; the median is reported")
+    s.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's own)")
+    s.add_argument("--quick", action="store_true", help="smoke run: 2 images, 1 repeat, 128-px input, 16 GMMN rows per class "
+                        "(checks the command, not the targets)")
+    s.add_argument("--json", default=None, metavar="FILE", help="also write the JSON here")
+    s.set_defaults(func=run_speed)
+
+
+def run_speed(args) -> int:
+    from core.atomic import atomic_write_text
+    from core.cli.bench_speed import run_speed as measure
+    from core.errors import UserError
+
+    if args.images < 1 or args.repeats < 1:
+        raise UserError("--images and --repeats must be at least 1")
+    if args.quick:
+        result = measure(args.model, args.device, n_images=2, repeats=1, threads=args.threads, side=128,
+                         gmmn_rows=16)
+    else:
+        result = measure(args.model, args.device, n_images=args.images, repeats=args.repeats, threads=args.threads)
+    text = json.dumps(result, indent=2) + "\n"
+    if args.json:
+        atomic_write_text(args.json, text)
+    print(text, end="")
+    return 0
 
 
 def run(args) -> int:
