@@ -16,7 +16,7 @@ import math
 def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="seen / unseen / harmonic mIoU of a model on a dataset",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="a checkpoint of `zs3 train`, or 'default'")
+    p.add_argument("--model", required=True, help="a checkpoint of `zs3 train`, 'default' or 'efficientnet'")
     p.add_argument("--dataset", choices=("voc", "voc_aug", "context", "folder"), default=None)
     p.add_argument("--root", default=None, help="dataset folder")
     p.add_argument("--sbd-root", default=None)
@@ -62,7 +62,9 @@ def run(args) -> int:
         ensure_writable_dir(Path(args.json).parent)
         if Path(args.json).is_dir():
             raise UserError(f"--json {args.json} is a folder: name a file, e.g. scores.json")
-    if args.model == "default":
+    from core.session.backbones import MODEL_NAMES
+
+    if args.model in MODEL_NAMES:
         try:
             from core.session.evaluation import evaluate_default
         except ImportError:
@@ -71,7 +73,7 @@ def run(args) -> int:
             raise UserError(f"--model default evaluates a labelled folder (--root, default resources/eval), "
                             f"not --dataset {args.dataset}: train a checkpoint with `zs3 train` for that")
         unseen = [n.strip() for n in (args.unseen or "").split(",") if n.strip()]
-        kw = {"json_path": args.json, "device": args.device}
+        kw = {"json_path": args.json, "device": args.device, "model": args.model}
         if args.root:
             result = evaluate_default(args.root, unseen, **kw)
         else:

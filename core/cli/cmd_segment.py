@@ -34,7 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--labels", metavar="VOC_DIR",
                         help="VOC-style folder (SegmentationClass/*.png + class_names.txt) of real labels; "
                              "classes matched by name, others ignored")
-    parser.add_argument("--model", default="default", help="default (offline EfficientNet-Lite2) or a checkpoint PATH")
+    parser.add_argument("--model", default="default",
+                        help="default (offline DINOv2 ViT-S/14), efficientnet (the previous default) or a checkpoint PATH")
     parser.add_argument("--out", default="zs3_out", metavar="DIR", help="output folder (default: %(default)s)")
     parser.add_argument("--format", default="voc", help="comma-separated: voc,coco,labelme,yolo,binary (default: voc)")
     parser.add_argument("--min-confidence", type=float, default=None, metavar="F",
@@ -166,9 +167,11 @@ def _plan(args: argparse.Namespace) -> _Plan:
                             min_confidence=args.min_confidence)
     options.checked_formats()
     ensure_writable_dir(args.out)
-    if args.model != "default" and not Path(args.model).is_file():
-        raise UserError(f"no such model file: {args.model} (use --model default or a checkpoint path)")
-    if args.model != "default":
+    from core.session.backbones import MODEL_NAMES
+
+    if args.model not in MODEL_NAMES and not Path(args.model).is_file():
+        raise UserError(f"no such model file: {args.model} (use --model default, efficientnet or a checkpoint path)")
+    if args.model not in MODEL_NAMES:
         from core.checkpoint import load_checkpoint
 
         load_checkpoint(args.model)  # a wrong file fails here, before anything is written

@@ -149,7 +149,7 @@ class Session:
         self._device = resolve_device(device)
         self.embedder = get_embedder(embeddings)
         self.backbone = make_backbone(model, self._device, self.config.input_side)
-        self.model_name = "default" if str(model) == "default" else str(model)
+        self.model_name = str(model)
         self.cache = FeatureCache(cache_bytes)
         self._lock = threading.RLock()
         self._fit_lock = threading.Lock()
