@@ -51,6 +51,9 @@ class SessionConfig:
     """Knobs of the session's fits; defaults keep a class change refit under a second on a laptop CPU."""
 
     input_side: int | None = None  # longest image side fed to the backbone; None = the backbone's default
+    # weight of the within-image nearest-painted-pixel vote (0 = off) and its cosine temperature
+    local_weight: float = 0.0
+    local_temperature: float = 0.05
     edge_refine: bool = True  # guided-filter upsampling of scores to full resolution (where the backbone keeps a guide)
     refine: RefineConfig = field(default_factory=RefineConfig)
     rows_per_class: int = 1500  # real rows kept per class and image pool (random, seeded)
@@ -621,12 +624,38 @@ class Session:
         b = fitted.classifier.bias.detach().float().cpu()
         with torch.inference_mode():
             logits = torch.einsum("fhw,cf->chw", feats.features.float(), w) + b[:, None, None]
+            if self.config.local_weight > 0 and fitted.classes == self._classes:
+                logits = logits + self.config.local_weight * self._local_evidence(image, feats, len(fitted.classes))
             if not full_size:
                 return logits.softmax(0)
             if self.config.edge_refine and feats.guide is not None:
                 return refine_probabilities(logits, feats.guide, feats.image_size, self.config.refine)
             logits = F.interpolate(logits[None], size=feats.image_size, mode="bilinear", align_corners=False)[0]
             return logits.softmax(0)
+
+    def _local_evidence(self, image, feats, num_classes: int) -> torch.Tensor:
+        """(C, h, w) log-probabilities of a nearest-painted-pixel vote within this image (0 where unpainted).
+
+        Why: the global linear classifier spreads a correction across every image, but an object in
+        one photo resembles itself more than its class elsewhere; the cosine similarity of each cell to
+        the pixels painted on the same image, softmaxed over the painted classes, adds that evidence.
+        """
+        features = feats.features
+        painted = self.labels(image)
+        out = torch.zeros(num_classes, *features.shape[-2:])
+        if painted is None or painted.shape != tuple(feats.image_size):
+            return out
+        rows, ys = self._painted_rows(features, painted, num_classes, torch.Generator().manual_seed(self.config.seed))
+        present = torch.unique(ys)
+        if len(present) < 2:
+            return out
+        grid = F.normalize(features.float().flatten(1), dim=0)  # (F, hw)
+        sim = F.normalize(rows, dim=1) @ grid  # (N, hw)
+        best = torch.full((num_classes, sim.shape[1]), -1.0)
+        best.scatter_reduce_(0, ys[:, None].expand_as(sim), sim, reduce="amax")
+        vote = (best[present] / self.config.local_temperature).log_softmax(0)
+        out[present] = vote.reshape(len(present), *features.shape[-2:])
+        return out
 
     def predict(self, image, progress: Progress | None = None, cancel: threading.Event | None = None) -> Prediction:
         """Label map + confidence of one image; fits first when classes or labels changed."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 
 from core.session.annotate import AnnotateConfig, next_dot, paint_dot, run_annotate
 
@@ -72,3 +73,25 @@ def test_cli_writes_the_documented_json(eval_pair, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "core.cli.main", "bench", "annotate", "--data", str(eval_pair),
                           "--classes", "giraffe"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "giraffe" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_local_vote_favours_the_class_painted_nearby_in_feature_space(make_session, small_images):
+    from core.images import load_image
+
+    session = make_session()
+    session.config.local_weight = 1.0
+    cat = small_images / "cat_chelsea.jpg"
+    session.add_images([cat])
+    session.set_classes(["cat"])
+    h, w = load_image(cat).shape[:2]
+    mask = np.full((h, w), 255, np.uint8)
+    mask[h // 2 - 3: h // 2 + 3, w // 2 - 3: w // 2 + 3] = 1  # a dot on the cat
+    mask[:4, :4] = 0  # a dot of background in a corner
+    feats = session.features(cat)
+    assert not session._local_evidence(cat, feats, 2).any()  # nothing painted yet: no local evidence
+    session.add_labels(cat, mask)
+    vote = session._local_evidence(cat, feats, 2)
+    gh, gw = feats.features.shape[-2:]
+    assert vote.shape == (2, gh, gw) and torch.allclose(vote.exp().sum(0), torch.ones(gh, gw), atol=1e-4)
+    assert vote[1, gh // 2, gw // 2] > vote[0, gh // 2, gw // 2]  # the cat's own cell votes cat
+    assert vote[0, 0, 0] > vote[1, 0, 0]  # the corner votes background
