@@ -125,17 +125,19 @@ class MainWindow(QMainWindow):
         self._action("save_project", "&Save Project", self.save_project)
         self._action("export", "&Export…", self.export_dialog)
         self._action("quit", "&Quit", self.close)
-        self._action("next_image", "Next Image", lambda: c.next_image(+1))
-        self._action("prev_image", "Previous Image", lambda: c.next_image(-1))
+        self._action("next_image", "Next Image", lambda: c.next_image(+1, self.file_panel.visible_indices()))
+        self._action("prev_image", "Previous Image", lambda: c.next_image(-1, self.file_panel.visible_indices()))
         self._action("mark_reviewed", "Mark Reviewed", lambda: c.mark_reviewed())
-        undo = c.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence("Ctrl+Z"))
-        redo = c.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        for name, action in (("undo", undo), ("redo", redo)):
-            action.setObjectName(name)
-            self.addAction(action)
-            self.actions[name] = action
+        # Fixed texts: what would be undone (and on which image) goes in the tooltip, so a long
+        # file name never widens the toolbar.
+        self._action("undo", "&Undo", c.undo)
+        self._action("redo", "&Redo", c.redo).setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self._action("rename_class", "Rename Class…", lambda: self.class_panel.rename_current())
+        delete = self._action("delete_class", "Delete Class…", lambda: self.class_panel.delete_current())
+        # Del acts in the class list only: on the canvas or in a text field it must not delete a class.
+        self.removeAction(delete)
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.class_panel.list.addAction(delete)
         self._action("toggle_overlay", "Show Mask Overlay", self._toggle_overlay, checkable=True).setChecked(True)
         self._action("opacity_up", "More Opaque Overlay", lambda: self.opacity.setValue(min(100, self.opacity.value() + 10)))
         self._action("brush_bigger", "Bigger Brush", lambda: self.canvas.set_brush_size(self.canvas.brush_size + 3))
@@ -170,7 +172,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         edit = self.menuBar().addMenu("&Edit")
-        for name in ("undo", "redo", "mark_reviewed", "eraser", "brush_bigger", "brush_smaller", "add_class"):
+        for name in ("undo", "redo", "mark_reviewed", "eraser", "brush_bigger", "brush_smaller", "add_class",
+                     "rename_class", "delete_class"):
             edit.addAction(a[name])
         view = self.menuBar().addMenu("&View")
         for name in ("next_image", "prev_image", "fit_window", "actual_size", "zoom_in", "zoom_out",
@@ -261,15 +264,19 @@ class MainWindow(QMainWindow):
         self._link(c.export_finished, self._on_export_finished)
         self._link(c.prediction_ready, self._on_prediction_ready)
         self._link(c.export_failed, self._on_export_failed)
+        self._link(c.batch_finished, lambda _outcome: self._refresh_classes())
         self._link(c.runner.busy_changed, self._on_busy)
         self._link(c.runner.progress, self._on_progress)
         self._link(c.runner.job_started, self._on_job_started)
-        self._link(c.undo_stack.indexChanged, self._on_undo_index)
+        self._link(c.history_changed, self._on_history_changed)
+        self._link(c.class_edited, self.class_panel.show_info)
         self.cancel_button.clicked.connect(c.cancel_jobs)
         self.file_panel.current_changed.connect(self._on_file_picked)
         self.class_panel.add_requested.connect(c.add_class)
-        self.class_panel.rename_requested.connect(c.rename_class)
-        self.class_panel.delete_requested.connect(c.delete_class)
+        self.class_panel.rename_requested.connect(self._on_rename_requested)
+        self.class_panel.delete_requested.connect(self._on_delete_requested)
+        self.class_panel.leave_requested.connect(self.canvas.setFocus)
+        self.class_panel.show_only_requested.connect(c.show_only)
         self.class_panel.move_requested.connect(c.move_class)
         self.class_panel.visibility_changed.connect(c.set_visible)
         self.class_panel.color_changed.connect(c.set_color)
@@ -352,6 +359,8 @@ class MainWindow(QMainWindow):
             self.file_panel.set_current(self.controller.current)
 
     def _on_current_changed(self, index: int) -> None:
+        self.hover_label.clear()  # the position under the cursor belonged to the previous image
+        self._on_history_changed()
         self.file_panel.set_current(index)
         self.canvas.set_image(self.controller.current_qimage())
         record = self.controller.current_record
@@ -360,11 +369,43 @@ class MainWindow(QMainWindow):
 
     def _on_prediction_ready(self, prediction) -> None:
         c = self.controller
+        self._refresh_classes()  # the "not found" warnings follow what the model labels
         self.show_message(f"{prediction.path.name} labelled ({c.current + 1}/{len(c.images)}): "
                           "paint to correct, D for the next image")
 
     def _on_class_added(self, _name: str) -> None:
         self.class_panel.accept_pending()
+        self.canvas.setFocus()  # back to work: D, A and the digits act on the images again
+
+    def _on_rename_requested(self, value: int, name: str) -> None:
+        """A name that is already in the list offers to merge the two classes instead."""
+        c = self.controller
+        check = c.class_list.check(name, renaming=value)
+        if check.existing is None:
+            c.rename_class(value, name)
+            return
+        source, target = c.class_list.item(value).name, c.class_list.item(check.existing).name
+        answer = QMessageBox.question(
+            self, "Merge classes?",
+            f"'{target}' is already in the class list. Merge '{source}' into '{target}'? "
+            f"Every pixel labelled '{source}' becomes '{target}' (Ctrl+Z undoes it).")
+        if answer == QMessageBox.StandardButton.Yes:
+            c.merge_classes(value, check.existing)
+        else:
+            self.class_panel.show_error(check.problem)
+
+    def _on_delete_requested(self, value: int) -> None:
+        c = self.controller
+        item = c.class_list.item(value)
+        if item is None:
+            return
+        pixels = c.labelled_pixels(value)
+        detail = (f"The {pixels:,} pixels you labelled '{item.name}' become unlabelled." if pixels
+                  else f"No pixel is labelled '{item.name}' yet.")
+        answer = QMessageBox.question(self, "Delete class?",
+                                      f"Delete the class '{item.name}'? {detail} Ctrl+Z undoes it.")
+        if answer == QMessageBox.StandardButton.Yes:
+            c.delete_class(value)
 
     def _on_export_failed(self, text: str) -> None:
         self.show_message(f"Export failed: {text}", "error")
@@ -372,8 +413,17 @@ class MainWindow(QMainWindow):
     def _on_job_started(self, name: str) -> None:
         self._on_progress(0.0, JOB_TITLES.get(name, name) + "…")
 
-    def _on_undo_index(self, _index: int) -> None:
-        self._refresh_classes()
+    def _on_history_changed(self) -> None:
+        """Undo/Redo act on the image shown: enable them and name the edit in their tooltips."""
+        record = self.controller.current_record
+        key = None if record is None else record.path
+        for name, edit, keys in (("undo", self.controller.history.next_undo(key), "Ctrl+Z"),
+                                 ("redo", self.controller.history.next_redo(key), "Ctrl+Shift+Z")):
+            action = self.actions[name]
+            action.setEnabled(edit is not None)
+            verb = name.capitalize()
+            action.setToolTip(f"{verb} {edit.text} ({keys})" if edit else f"Nothing to {name} on this image ({keys})")
+            action.setStatusTip(action.toolTip())
 
     def _refresh_overlay(self) -> None:
         self.canvas.set_overlay(self.controller.current_overlay())
@@ -382,9 +432,11 @@ class MainWindow(QMainWindow):
     def _refresh_classes(self) -> None:
         c = self.controller
         entries = [ClassEntry(0, "background", c.color_of(0), True, None, 0, fixed=True)]
+        found = c.classes_found()
         for value, name in enumerate(c.classes, start=1):
             seen, pixels = c.class_info.get(name, (None, 0))
-            entries.append(ClassEntry(value, name, c.color_of(value), name not in c.hidden, seen, pixels))
+            entries.append(ClassEntry(value, name, c.color_of(value), name not in c.hidden, seen, pixels,
+                                      found=found.get(value)))
         entries.append(ClassEntry(IGNORE, "ignore", c.color_of(IGNORE), True, None, 0, fixed=True))
         self.class_panel.set_entries(entries)
         self.class_panel.set_shares(c.current_shares())

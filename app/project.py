@@ -31,6 +31,7 @@ STATUS_NOT_RUN = "not run"
 STATUS_AUTO = "auto-labelled"
 STATUS_REVIEWED = "reviewed"
 STATUSES = (STATUS_NOT_RUN, STATUS_AUTO, STATUS_REVIEWED)
+STATUS_UNREADABLE = "unreadable"   # shown, never saved: the file may be fixed before the next open
 
 
 @dataclass
