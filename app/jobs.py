@@ -201,8 +201,10 @@ class JobsMixin:
         report = result.get("fit")
         rows = getattr(report, "pseudo_rows", 0)
         unseen = ", ".join(getattr(report, "unseen", []) or []) or "none"
-        self.message.emit(f"Self-training done in {result.get('fit_s', 0.0):.1f} s: {rows:,} confident "
-                          f"pixels learnt (unseen classes: {unseen})", "info")
+        text = (f"Self-training done in {result.get('fit_s', 0.0):.1f} s: {rows:,} confident "
+                f"pixels learnt (unseen classes: {unseen})")
+        self.message.emit(text, "info")
+        self.note_after_predict = text  # the re-labelled image's message must not hide it
         self._on_refit_done(result)
 
     def _on_refit_done(self, result: dict) -> None:

@@ -370,7 +370,8 @@ class MainWindow(QMainWindow):
     def _on_prediction_ready(self, prediction) -> None:
         c = self.controller
         self._refresh_classes()  # the "not found" warnings follow what the model labels
-        self.show_message(f"{prediction.path.name} labelled ({c.current + 1}/{len(c.images)}): "
+        note, c.note_after_predict = c.note_after_predict, ""
+        self.show_message(note or f"{prediction.path.name} labelled ({c.current + 1}/{len(c.images)}): "
                           "paint to correct, D for the next image")
 
     def _on_class_added(self, _name: str) -> None:
