@@ -102,7 +102,7 @@ class Controller(JobsMixin, ClassEditsMixin, QObject):
         self._engine_job: Job | None = None
         self._batch_job: Job | None = None
         self.brush_value = 1
-        self.note_after_predict = ""          # said again with the next "image labelled" message
+        self.note_after_predict = (0, "")     # (generation, text) said with that model's next prediction
 
     # -- the class list, as the window and the project file read it ----------------------------------
     @property

@@ -204,8 +204,16 @@ class JobsMixin:
         text = (f"Self-training done in {result.get('fit_s', 0.0):.1f} s: {rows:,} confident "
                 f"pixels learnt (unseen classes: {unseen})")
         self.message.emit(text, "info")
-        self.note_after_predict = text  # the re-labelled image's message must not hide it
         self._on_refit_done(result)
+        self.note_after_predict = (self.generation, text)  # the re-labelled image's message keeps it
+
+    def take_note(self, generation: int) -> str:
+        """The note to show with the message of a prediction of ``generation`` (once), or ""."""
+        note_generation, text = self.note_after_predict
+        if text and generation >= note_generation:
+            self.note_after_predict = (0, "")
+            return text
+        return ""
 
     def _on_refit_done(self, result: dict) -> None:
         self._update_class_info(result.get("status") or [])

@@ -370,7 +370,7 @@ class MainWindow(QMainWindow):
     def _on_prediction_ready(self, prediction) -> None:
         c = self.controller
         self._refresh_classes()  # the "not found" warnings follow what the model labels
-        note, c.note_after_predict = c.note_after_predict, ""
+        note = c.take_note(prediction.generation)
         self.show_message(note or f"{prediction.path.name} labelled ({c.current + 1}/{len(c.images)}): "
                           "paint to correct, D for the next image")
 
