@@ -2,8 +2,8 @@
 
 The controller owns the image list (with the status of each image), the user's labels, the
 class list (:mod:`app.class_list`), the per-image edit history (:mod:`app.history`) and the
-project file. Its engine work lives in :mod:`app.jobs` and its class-list edits in
-:mod:`app.class_edits` (mixins of this class); every session call goes through
+project file. Its engine work lives in :mod:`app.jobs`, its class-list edits in
+:mod:`app.class_edits` and its tools in :mod:`app.tools` (mixins of this class); every session call goes through
 :class:`app.workers.JobRunner` (one worker thread) and comes back as a signal.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from app.jobs import (  # noqa: F401 - re-exported: the window and the tests imp
     one_line,
     remap_by_name,
 )
-from app.overlay import IGNORE, build_lut, compose_labels, labels_to_qimage, rgb_to_qimage
+from app.overlay import IGNORE, build_lut, compose_labels, rgb_to_qimage
 from app.project import (
     PROJECT_FILENAME,
     STATUS_AUTO,
@@ -43,6 +43,7 @@ from app.project import (
     save_project,
     write_label_png,
 )
+from app.tools import ToolsMixin
 from app.workers import Job, JobRunner
 from core.errors import UserError
 
@@ -59,7 +60,7 @@ class ImageRecord:
     done_generation: int = -1              # generation of the model that last labelled it
 
 
-class Controller(JobsMixin, ClassEditsMixin, QObject):
+class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
     images_changed = Signal()
     status_changed = Signal(int, str)
     current_changed = Signal(int)
@@ -78,6 +79,7 @@ class Controller(JobsMixin, ClassEditsMixin, QObject):
     export_failed = Signal(str)
     project_saved = Signal(str)
     history_changed = Signal()
+    brush_picked = Signal(int)                # the pick tool chose this class value
 
     def __init__(self, settings: EngineSettings | None = None, autosave: bool = True, parent=None) -> None:
         super().__init__(parent)
@@ -290,10 +292,6 @@ class Controller(JobsMixin, ClassEditsMixin, QObject):
     def lut(self) -> np.ndarray:
         colors = {v: self.class_list.color_of(v) for v in range(len(self.class_list) + 1)}
         return build_lut(colors, self.class_list.hidden_values())
-
-    def current_overlay(self) -> QImage | None:
-        labels = self.composed_labels()
-        return None if labels is None else labels_to_qimage(labels, self.lut())
 
     def pixel_info(self, x: int, y: int) -> str:
         record = self.current_record

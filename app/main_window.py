@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -32,7 +32,7 @@ from app.dialogs.export_dialog import ExportDialog, summary_text
 from app.dialogs.help_dialog import HelpDialog
 from app.dialogs.settings_dialog import SettingsDialog
 from app.file_panel import FilePanel
-from app.overlay import IGNORE
+from app.overlay import IGNORE, confidence_levels, heat_lut
 from app.shortcuts import SHORTCUTS
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,11 @@ log = logging.getLogger(__name__)
 MAX_RECENT = 10
 JOB_TITLES = {"engine": "Loading model", "refit": "Retraining", "predict": "Labelling", "batch": "Labelling all",
               "export": "Exporting", "check-class": "Checking class name",
-              "self-train": "Self-training"}
+              "self-train": "Self-training", "object": "Finding the object"}
+# Tool actions: (canvas tool, text). Their keys and help are in app.shortcuts.
+TOOL_ACTIONS = (("brush", "Brush"), ("polygon", "Polygon"), ("box", "Box → Object"),
+                ("object", "Click → Object"), ("fill", "Flood Fill"), ("pick", "Pick Class"))
+VIEW_MODES = ("labels", "outline", "confidence")
 
 
 class MainWindow(QMainWindow):
@@ -96,10 +100,14 @@ class MainWindow(QMainWindow):
         self.engine_label.setObjectName("statusEngine")
         self.timings_label = QLabel()
         self.timings_label.setObjectName("statusTimings")
+        self.zoom_label = QLabel()
+        self.zoom_label.setObjectName("statusZoom")
+        self.zoom_label.setToolTip("Zoom (wheel; F fits, Ctrl+1 = 100 %)")
         bar.addWidget(self.message_label, 1)
         bar.addWidget(self.hover_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.zoom_label)
         bar.addPermanentWidget(self.timings_label)
         bar.addPermanentWidget(self.engine_label)
 
@@ -154,11 +162,53 @@ class MainWindow(QMainWindow):
         self._action("cancel", "Cancel Job", c.cancel_jobs)
         self._action("settings", "Settings…", self.settings_dialog)
         self._action("help", "Keyboard Shortcuts", self.help_dialog)
+        self.view_mode = "labels"
+        self._build_tool_actions()
         for digit in range(10):
             action = QAction(self)
             action.setShortcut(QKeySequence(str(digit)))
             action.triggered.connect(lambda _checked=False, d=digit: self.class_panel.select_value(d))
             self.addAction(action)
+
+    def _build_tool_actions(self) -> None:
+        """One checkable action per canvas tool (exclusive), fill holes, and the overlay views."""
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        for tool, text in TOOL_ACTIONS:
+            action = self._action(f"tool_{tool}", text, lambda _on=False, t=tool: self.set_tool(t), checkable=True)
+            group.addAction(action)
+        self.actions["tool_brush"].setChecked(True)
+        self._action("fill_holes", "Fill Holes of the Class", lambda: self.controller.fill_holes())
+        views = QActionGroup(self)
+        for mode, text in (("labels", "Filled Masks"), ("outline", "Mask Outlines"),
+                           ("confidence", "Confidence Heat Map")):
+            action = self._action(f"view_{mode}", text, lambda _on=False, m=mode: self.set_view(m), checkable=True)
+            views.addAction(action)
+        self.actions["view_labels"].setChecked(True)
+
+    def set_tool(self, tool: str) -> None:
+        self.canvas.set_tool(tool)
+        self.actions[f"tool_{tool}"].setChecked(True)
+        hints = {"polygon": "Polygon: click the corners, double-click or Enter closes it, Esc cancels",
+                 "box": "Box → object: drag a box around one object",
+                 "object": "Click → object: click an object; its mask takes the selected class",
+                 "fill": "Flood fill: click a region; it takes the selected class",
+                 "pick": "Pick: click the canvas to select the class shown there",
+                 "brush": "Brush: drag to paint the selected class"}
+        self.show_message(hints[tool])
+
+    def set_view(self, mode: str) -> None:
+        self.view_mode = mode
+        self.actions[f"view_{mode}"].setChecked(True)
+        self._refresh_overlay()
+        if mode == "confidence":
+            threshold = self.export_threshold()
+            self.show_message("Confidence: blue unsure … red sure" + (
+                f"; grey = below the export threshold {threshold:.2f} (exported as ignore)" if threshold
+                else "; no export threshold set"))
+
+    def export_threshold(self) -> float:
+        return float(self.settings.value("export/min_confidence", 0.0) or 0.0)
 
     def _build_menus(self) -> None:
         a = self.actions
@@ -175,9 +225,13 @@ class MainWindow(QMainWindow):
         for name in ("undo", "redo", "mark_reviewed", "eraser", "brush_bigger", "brush_smaller", "add_class",
                      "rename_class", "delete_class"):
             edit.addAction(a[name])
+        tools_menu = self.menuBar().addMenu("&Tools")
+        for tool, _text in TOOL_ACTIONS:
+            tools_menu.addAction(a[f"tool_{tool}"])
+        tools_menu.addAction(a["fill_holes"])
         view = self.menuBar().addMenu("&View")
         for name in ("next_image", "prev_image", "fit_window", "actual_size", "zoom_in", "zoom_out",
-                     "toggle_overlay", "opacity_up"):
+                     "toggle_overlay", "opacity_up", "view_labels", "view_outline", "view_confidence"):
             view.addAction(a[name])
         model = self.menuBar().addMenu("&Model")
         for name in ("refit", "self_train", "run_all", "cancel", "settings"):
@@ -234,6 +288,18 @@ class MainWindow(QMainWindow):
         tools.addAction(a["run_all"])
         a["export"].setIconText("Export")
         tools.addAction(a["export"])
+        # The tools stand on the left of the canvas, so the top bar stays short.
+        side = self.addToolBar("Editing tools")
+        side.setObjectName("editBar")
+        side.setMovable(False)
+        side.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, side)
+        for tool, _text in TOOL_ACTIONS:
+            side.addAction(a[f"tool_{tool}"])
+        side.addAction(a["fill_holes"])
+        side.addSeparator()
+        for mode in VIEW_MODES:
+            side.addAction(a[f"view_{mode}"])
 
     def _link(self, signal, slot) -> None:
         """Connect a controller signal; remembered so closing the window cuts every link."""
@@ -277,15 +343,19 @@ class MainWindow(QMainWindow):
         self.class_panel.delete_requested.connect(self._on_delete_requested)
         self.class_panel.leave_requested.connect(self.canvas.setFocus)
         self.class_panel.show_only_requested.connect(c.show_only)
+        self._link(c.brush_picked, lambda value: self.class_panel.select_value(value))
         self.class_panel.move_requested.connect(c.move_class)
         self.class_panel.visibility_changed.connect(c.set_visible)
         self.class_panel.color_changed.connect(c.set_color)
         self.class_panel.current_changed.connect(lambda _v: self._sync_brush())
         canvas.stroke_finished.connect(self._on_stroke)
+        canvas.polygon_finished.connect(lambda mask: self._on_stroke(mask, "Polygon"))
+        canvas.box_finished.connect(self._on_box)
+        canvas.point_clicked.connect(self._on_point)
         canvas.hovered.connect(self._on_hover)
         canvas.files_dropped.connect(self.open_paths)
         canvas.brush_size_changed.connect(self.brush_size.setValue)
-        canvas.zoom_changed.connect(lambda z: self.hover_label.setToolTip(f"zoom {z * 100:.0f} %"))
+        canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.brush_size.valueChanged.connect(canvas.set_brush_size)
         self.opacity.valueChanged.connect(lambda v: canvas.set_overlay_opacity(v / 100.0))
         canvas.set_overlay_opacity(self.opacity.value() / 100.0)
@@ -362,7 +432,7 @@ class MainWindow(QMainWindow):
         self.hover_label.clear()  # the position under the cursor belonged to the previous image
         self._on_history_changed()
         self.file_panel.set_current(index)
-        self.canvas.set_image(self.controller.current_qimage())
+        self.canvas.set_image(self.controller.current_rgb)  # no copy: the canvas draws at screen size
         record = self.controller.current_record
         if record is not None:
             self.show_message(f"{record.path.name}  ({index + 1}/{len(self.controller.images)}, {record.status})")
@@ -427,8 +497,15 @@ class MainWindow(QMainWindow):
             action.setStatusTip(action.toolTip())
 
     def _refresh_overlay(self) -> None:
-        self.canvas.set_overlay(self.controller.current_overlay())
-        self.class_panel.set_shares(self.controller.current_shares())
+        c = self.controller
+        self.canvas.set_outline(self.view_mode == "outline")
+        if self.view_mode == "confidence":
+            prediction, record = c.current_prediction(), c.current_record
+            levels = None if prediction is None else confidence_levels(prediction.confidence, record.user)
+            self.canvas.set_labels(levels, heat_lut(self.export_threshold()))
+        else:
+            self.canvas.set_labels(c.composed_labels(), c.lut())
+        self.class_panel.set_shares(c.current_shares())
 
     def _refresh_classes(self) -> None:
         c = self.controller
@@ -468,11 +545,27 @@ class MainWindow(QMainWindow):
         self.class_panel.add_field.setFocus()
         self.class_panel.add_field.selectAll()
 
-    def _on_stroke(self, mask) -> None:
+    def _can_paint(self) -> bool:
         if not self.controller.classes and self.controller.brush_value not in (0, IGNORE):
             self.show_message("Add a class first (type its name in the Classes panel)", "error")
-            return
-        self.controller.apply_stroke(mask)
+            return False
+        return True
+
+    def _on_stroke(self, mask, action: str = "Paint") -> None:
+        if self._can_paint():
+            self.controller.apply_stroke(mask, action=action)
+
+    def _on_box(self, x0: int, y0: int, x1: int, y1: int) -> None:
+        if self._can_paint():
+            self.controller.object_from_box(x0, y0, x1, y1)
+
+    def _on_point(self, tool: str, x: int, y: int) -> None:
+        c = self.controller
+        if tool == "pick":
+            if c.pick_at(x, y) is not None:
+                self.show_message(f"Brush: {c.class_values().get(c.brush_value, 'eraser')} (picked from the image)")
+        elif self._can_paint():
+            c.fill_at(x, y) if tool == "fill" else c.object_at(x, y)
 
     def _on_hover(self, x: int, y: int) -> None:
         self.hover_label.setText(self.controller.pixel_info(x, y) if x >= 0 else "")
@@ -507,11 +600,12 @@ class MainWindow(QMainWindow):
     def export_dialog(self) -> None:
         project = self.controller.project
         default = self.settings.value("export/dir", str(project.folder / "export") if project else "")
-        dialog = ExportDialog(Path(default) if default else None, parent=self)
+        dialog = ExportDialog(Path(default) if default else None, min_confidence=self.export_threshold(), parent=self)
         while dialog.exec():
             choice = dialog.choice()
             if self.start_export(choice.out_dir, choice.formats, choice.min_confidence, ask=True):
                 self.settings.setValue("export/dir", str(choice.out_dir))
+                self.settings.setValue("export/min_confidence", choice.min_confidence or 0.0)
                 return
 
     def start_export(self, out_dir: Path, formats: list[str], min_confidence: float | None, ask: bool = True,
