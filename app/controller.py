@@ -417,7 +417,7 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         try:
             write_label_png(target, record.user)
         except (UserError, OSError) as exc:
-            self.message.emit(f"Could not save labels of {record.path.name}: {_one_line(exc)}", "error")
+            self.message.emit(f"Could not save labels of {record.path.name}: {one_line(exc)}", "error")
             return
         self.project.user_labels[self.project.key(record.path)] = target.relative_to(self.project.folder).as_posix()
 
@@ -437,7 +437,7 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         try:
             path = save_project(project)
         except (UserError, OSError) as exc:
-            self.message.emit(f"Could not save the project: {_one_line(exc)}", "error")
+            self.message.emit(f"Could not save the project: {one_line(exc)}", "error")
             return False
         self._project_exists = True
         self.project_saved.emit(str(path))

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QSize, Qt
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -32,7 +32,8 @@ from app.dialogs.export_dialog import ExportDialog, summary_text
 from app.dialogs.help_dialog import HelpDialog
 from app.dialogs.settings_dialog import SettingsDialog
 from app.file_panel import FilePanel
-from app.overlay import IGNORE, confidence_levels, heat_lut
+from app.overlay import IGNORE
+from app.window_editing import TOOL_ACTIONS, VIEW_MODES, EditingMixin
 from app.shortcuts import SHORTCUTS
 
 log = logging.getLogger(__name__)
@@ -41,13 +42,10 @@ MAX_RECENT = 10
 JOB_TITLES = {"engine": "Loading model", "refit": "Retraining", "predict": "Labelling", "batch": "Labelling all",
               "export": "Exporting", "check-class": "Checking class name",
               "self-train": "Self-training", "object": "Finding the object"}
-# Tool actions: (canvas tool, text). Their keys and help are in app.shortcuts.
-TOOL_ACTIONS = (("brush", "Brush"), ("polygon", "Polygon"), ("box", "Box → Object"),
-                ("object", "Click → Object"), ("fill", "Flood Fill"), ("pick", "Pick Class"))
-VIEW_MODES = ("labels", "outline", "confidence")
 
 
-class MainWindow(QMainWindow):
+
+class MainWindow(EditingMixin, QMainWindow):
     def __init__(self, controller: Controller | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("zs3-annotator")
@@ -169,46 +167,6 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(str(digit)))
             action.triggered.connect(lambda _checked=False, d=digit: self.class_panel.select_value(d))
             self.addAction(action)
-
-    def _build_tool_actions(self) -> None:
-        """One checkable action per canvas tool (exclusive), fill holes, and the overlay views."""
-        group = QActionGroup(self)
-        group.setExclusive(True)
-        for tool, text in TOOL_ACTIONS:
-            action = self._action(f"tool_{tool}", text, lambda _on=False, t=tool: self.set_tool(t), checkable=True)
-            group.addAction(action)
-        self.actions["tool_brush"].setChecked(True)
-        self._action("fill_holes", "Fill Holes of the Class", lambda: self.controller.fill_holes())
-        views = QActionGroup(self)
-        for mode, text in (("labels", "Filled Masks"), ("outline", "Mask Outlines"),
-                           ("confidence", "Confidence Heat Map")):
-            action = self._action(f"view_{mode}", text, lambda _on=False, m=mode: self.set_view(m), checkable=True)
-            views.addAction(action)
-        self.actions["view_labels"].setChecked(True)
-
-    def set_tool(self, tool: str) -> None:
-        self.canvas.set_tool(tool)
-        self.actions[f"tool_{tool}"].setChecked(True)
-        hints = {"polygon": "Polygon: click the corners, double-click or Enter closes it, Esc cancels",
-                 "box": "Box → object: drag a box around one object",
-                 "object": "Click → object: click an object; its mask takes the selected class",
-                 "fill": "Flood fill: click a region; it takes the selected class",
-                 "pick": "Pick: click the canvas to select the class shown there",
-                 "brush": "Brush: drag to paint the selected class"}
-        self.show_message(hints[tool])
-
-    def set_view(self, mode: str) -> None:
-        self.view_mode = mode
-        self.actions[f"view_{mode}"].setChecked(True)
-        self._refresh_overlay()
-        if mode == "confidence":
-            threshold = self.export_threshold()
-            self.show_message("Confidence: blue unsure … red sure" + (
-                f"; grey = below the export threshold {threshold:.2f} (exported as ignore)" if threshold
-                else "; no export threshold set"))
-
-    def export_threshold(self) -> float:
-        return float(self.settings.value("export/min_confidence", 0.0) or 0.0)
 
     def _build_menus(self) -> None:
         a = self.actions
@@ -448,36 +406,6 @@ class MainWindow(QMainWindow):
         self.class_panel.accept_pending()
         self.canvas.setFocus()  # back to work: D, A and the digits act on the images again
 
-    def _on_rename_requested(self, value: int, name: str) -> None:
-        """A name that is already in the list offers to merge the two classes instead."""
-        c = self.controller
-        check = c.class_list.check(name, renaming=value)
-        if check.existing is None:
-            c.rename_class(value, name)
-            return
-        source, target = c.class_list.item(value).name, c.class_list.item(check.existing).name
-        answer = QMessageBox.question(
-            self, "Merge classes?",
-            f"'{target}' is already in the class list. Merge '{source}' into '{target}'? "
-            f"Every pixel labelled '{source}' becomes '{target}' (Ctrl+Z undoes it).")
-        if answer == QMessageBox.StandardButton.Yes:
-            c.merge_classes(value, check.existing)
-        else:
-            self.class_panel.show_error(check.problem)
-
-    def _on_delete_requested(self, value: int) -> None:
-        c = self.controller
-        item = c.class_list.item(value)
-        if item is None:
-            return
-        pixels = c.labelled_pixels(value)
-        detail = (f"The {pixels:,} pixels you labelled '{item.name}' become unlabelled." if pixels
-                  else f"No pixel is labelled '{item.name}' yet.")
-        answer = QMessageBox.question(self, "Delete class?",
-                                      f"Delete the class '{item.name}'? {detail} Ctrl+Z undoes it.")
-        if answer == QMessageBox.StandardButton.Yes:
-            c.delete_class(value)
-
     def _on_export_failed(self, text: str) -> None:
         self.show_message(f"Export failed: {text}", "error")
 
@@ -495,17 +423,6 @@ class MainWindow(QMainWindow):
             verb = name.capitalize()
             action.setToolTip(f"{verb} {edit.text} ({keys})" if edit else f"Nothing to {name} on this image ({keys})")
             action.setStatusTip(action.toolTip())
-
-    def _refresh_overlay(self) -> None:
-        c = self.controller
-        self.canvas.set_outline(self.view_mode == "outline")
-        if self.view_mode == "confidence":
-            prediction, record = c.current_prediction(), c.current_record
-            levels = None if prediction is None else confidence_levels(prediction.confidence, record.user)
-            self.canvas.set_labels(levels, heat_lut(self.export_threshold()))
-        else:
-            self.canvas.set_labels(c.composed_labels(), c.lut())
-        self.class_panel.set_shares(c.current_shares())
 
     def _refresh_classes(self) -> None:
         c = self.controller
@@ -544,28 +461,6 @@ class MainWindow(QMainWindow):
     def _focus_add_class(self) -> None:
         self.class_panel.add_field.setFocus()
         self.class_panel.add_field.selectAll()
-
-    def _can_paint(self) -> bool:
-        if not self.controller.classes and self.controller.brush_value not in (0, IGNORE):
-            self.show_message("Add a class first (type its name in the Classes panel)", "error")
-            return False
-        return True
-
-    def _on_stroke(self, mask, action: str = "Paint") -> None:
-        if self._can_paint():
-            self.controller.apply_stroke(mask, action=action)
-
-    def _on_box(self, x0: int, y0: int, x1: int, y1: int) -> None:
-        if self._can_paint():
-            self.controller.object_from_box(x0, y0, x1, y1)
-
-    def _on_point(self, tool: str, x: int, y: int) -> None:
-        c = self.controller
-        if tool == "pick":
-            if c.pick_at(x, y) is not None:
-                self.show_message(f"Brush: {c.class_values().get(c.brush_value, 'eraser')} (picked from the image)")
-        elif self._can_paint():
-            c.fill_at(x, y) if tool == "fill" else c.object_at(x, y)
 
     def _on_hover(self, x: int, y: int) -> None:
         self.hover_label.setText(self.controller.pixel_info(x, y) if x >= 0 else "")
