@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor
 
 from app.class_edits import ClassEditsMixin
 from app.class_list import ClassList
@@ -29,7 +29,7 @@ from app.jobs import (  # noqa: F401 - re-exported: the window and the tests imp
     one_line,
     remap_by_name,
 )
-from app.overlay import IGNORE, build_lut, compose_labels, rgb_to_qimage
+from app.overlay import IGNORE, build_lut, compose_labels
 from app.project import (
     PROJECT_FILENAME,
     STATUS_AUTO,
@@ -48,6 +48,8 @@ from app.workers import Job, JobRunner
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
+
+SHARE_SAMPLE_PIXELS = 1_000_000  # class shares of a large image are counted on about this many pixels
 
 
 @dataclass
@@ -262,9 +264,6 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
                 return
             position += 1 if step > 0 else -1
 
-    def current_qimage(self) -> QImage | None:
-        return None if self.current_rgb is None else rgb_to_qimage(self.current_rgb)
-
     def current_prediction(self) -> PredictionResult | None:
         record = self.current_record
         return None if record is None else self._predictions.get(record.path)
@@ -283,8 +282,10 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         labels = self.composed_labels()
         if labels is None or labels.size == 0:
             return {}
-        counts = np.bincount(labels.ravel(), minlength=256)
-        return {int(v): float(counts[v]) / labels.size for v in np.nonzero(counts)[0]}
+        step = max(1, int((labels.size / SHARE_SAMPLE_PIXELS) ** 0.5))  # whole percents need no more
+        sample = labels[::step, ::step]
+        counts = np.bincount(sample.ravel(), minlength=256)
+        return {int(v): float(counts[v]) / sample.size for v in np.nonzero(counts)[0]}
 
     def class_values(self) -> dict[int, str]:
         return {0: "background", **{i: n for i, n in enumerate(self.classes, start=1)}}

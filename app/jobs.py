@@ -24,6 +24,7 @@ from app.workers import Job, JobContext
 from core.errors import UserError
 
 PREDICTION_CACHE = 32  # predictions kept in memory (labels + confidence), least recently used dropped
+PREDICTION_CACHE_BYTES = 256 * 1024 * 1024  # and at most this much: one 24-Mpx prediction is 120 MB
 
 
 @dataclass
@@ -266,7 +267,11 @@ class JobsMixin:
         prediction.present = frozenset(int(v) for v in np.flatnonzero(counts))
         self._predictions[prediction.path] = prediction
         self._predictions.move_to_end(prediction.path)
-        while len(self._predictions) > PREDICTION_CACHE:
+        def cache_bytes() -> int:
+            return sum(p.labels.nbytes + p.confidence.nbytes for p in self._predictions.values())
+
+        while len(self._predictions) > PREDICTION_CACHE or (len(self._predictions) > 1
+                                                           and cache_bytes() > PREDICTION_CACHE_BYTES):
             self._predictions.popitem(last=False)
         for index, record in enumerate(self.images):
             if record.path == prediction.path:
