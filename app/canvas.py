@@ -76,7 +76,7 @@ class Canvas(QGraphicsView):
             set_item_cache(item)
         self._shape_item = QGraphicsPathItem()     # polygon / box being drawn
         self._shape_item.setZValue(4)
-        shape_pen = QPen(QColor(255, 255, 255), 0)
+        shape_pen = QPen(QColor(255, 214, 0), 2)   # visible on photos and on every class colour
         shape_pen.setCosmetic(True)
         shape_pen.setStyle(Qt.PenStyle.DashLine)
         self._shape_item.setPen(shape_pen)
@@ -137,6 +137,7 @@ class Canvas(QGraphicsView):
 
     def set_outline(self, on: bool) -> None:
         self._overlay_item.set_outline(on)
+        self._apply_overlay_opacity()
 
     def overlay_image(self) -> QImage:
         return self._overlay_item.to_qimage()
@@ -154,7 +155,9 @@ class Canvas(QGraphicsView):
         return self._overlay_visible
 
     def _apply_overlay_opacity(self) -> None:
-        self._overlay_item.setOpacity(self._opacity if self._overlay_visible else 0.0)
+        # Outlines cover little of the photo: drawn opaque so that a thin line stays visible.
+        opacity = 1.0 if self._overlay_item.outline else self._opacity
+        self._overlay_item.setOpacity(opacity if self._overlay_visible else 0.0)
 
     def drawForeground(self, painter: QPainter, rect) -> None:  # noqa: N802
         """Empty state: say what to do instead of showing a blank grey area."""
@@ -347,6 +350,9 @@ class Canvas(QGraphicsView):
             path.moveTo(points[0][0] + 0.5, points[0][1] + 0.5)
             for x, y in points[1:]:
                 path.lineTo(x + 0.5, y + 0.5)
+        radius = 3.0 / max(self.scale_factor, 1e-6)  # vertex marks of about 6 screen pixels
+        for x, y in self._polygon:
+            path.addEllipse(QPointF(x + 0.5, y + 0.5), radius, radius)
         self._shape_item.setPath(path)
 
     def drag_box(self, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int, int] | None:

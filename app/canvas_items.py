@@ -196,13 +196,14 @@ class MaskItem(_ArrayItem):
         _draw(painter, rgba, x0, y0, step, self._shape)
 
 
-def outline_labels(labels: np.ndarray) -> np.ndarray:
-    """Keep a pixel's label only where a 4-neighbour has another label (255 elsewhere)."""
+def outline_labels(labels: np.ndarray, width: int = 2) -> np.ndarray:
+    """Keep a pixel's label only within ``width`` pixels of another label (255 elsewhere)."""
     edge = np.zeros(labels.shape, bool)
-    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
-    edge[:-1, :] |= labels[:-1, :] != labels[1:, :]
-    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    for shift in range(1, width + 1):
+        edge[shift:, :] |= labels[shift:, :] != labels[:-shift, :]
+        edge[:-shift, :] |= labels[:-shift, :] != labels[shift:, :]
+        edge[:, shift:] |= labels[:, shift:] != labels[:, :-shift]
+        edge[:, :-shift] |= labels[:, :-shift] != labels[:, shift:]
     return np.where(edge, labels, np.uint8(IGNORE)).astype(np.uint8)
 
 

@@ -356,10 +356,10 @@ class JobsMixin:
         self.batch_finished.emit(outcome)
 
     def classes_found(self) -> dict[int, bool]:
-        """Per class value: does any image labelled by the current model (or painted) show it?
-        Empty until the model has labelled an image: before that nothing is known."""
-        done = [p for p in self._predictions.values() if p.generation == self.generation]
-        if not done:
+        """Per class value: does any image the model labelled (or the user painted) show it?
+        Empty until the current model has labelled an image: before that nothing is known."""
+        done = list(self._predictions.values())  # emptied whenever class values change meaning
+        if not any(p.generation == self.generation for p in done):
             return {}
         present: set[int] = set().union(*(p.present for p in done))
         record = self.current_record

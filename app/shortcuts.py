@@ -15,7 +15,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("open_images", "Ctrl+O", "Open images"),
     Shortcut("open_folder", "Ctrl+Shift+O", "Open a folder of images"),
     Shortcut("open_project", "Ctrl+Alt+O", "Open a project (zs3project.json)"),
-    Shortcut("save_project", "Ctrl+S", "Save the project now (it also autosaves after each stroke)"),
+    Shortcut("save_project", "Ctrl+S", "Save the project now (it also autosaves after every change)"),
     Shortcut("export", "Ctrl+E", "Export label maps"),
     Shortcut("next_image", "D", "Next image"),
     Shortcut("prev_image", "A", "Previous image"),
