@@ -183,12 +183,15 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         if project.classes:
             self.class_list = ClassList()
             for cls in project.classes:
-                if self.class_list.check(cls.name).problem:  # a reserved or doubled name in an old file
-                    self.message.emit(f"class '{cls.name}' of the project file was left out: "
-                                      f"{self.class_list.check(cls.name).problem}", "error")
-                    continue
+                name, problem = cls.name, self.class_list.check(cls.name).problem
+                suffix = 2
+                while self.class_list.check(name).problem:  # a reserved or doubled name in an older file:
+                    name = f"{cls.name} ({suffix})"         # renamed, never dropped (its pixels keep
+                    suffix += 1                             # their class and every later index holds)
+                if problem:
+                    self.message.emit(f"class '{cls.name}' of the project file is now '{name}': {problem}", "error")
                 color = QColor(cls.color) if cls.color else None
-                self.class_list.add(cls.name, color if color is not None and color.isValid() else None, cls.visible)
+                self.class_list.add(name, color if color is not None and color.isValid() else None, cls.visible)
         self.images = []
         for path in images:
             key = project.key(path)

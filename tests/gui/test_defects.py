@@ -327,3 +327,23 @@ def test_yolo_export_writes_the_images_its_data_yaml_names(qtbot, labelled, tmp_
     lines = (out / "data.yaml").read_text().splitlines()
     folder = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("train:"))
     assert sorted(p.name for p in (out / folder).iterdir()) == sorted(r.path.name for r in controller.images)
+
+
+def test_a_reserved_name_in_an_old_project_file_is_renamed_not_dropped(qtbot, window, sample_dir):
+    from app.project import ProjectClass, ProjectData, save_project, write_label_png
+
+    labels = np.full(Image.open(sample_dir / "img1_cat.jpg").size[::-1], IGNORE, np.uint8)
+    labels[:5] = 1
+    labels[5:10] = 2
+    write_label_png(sample_dir / "zs3_labels" / "img1_cat.png", labels)
+    save_project(ProjectData(folder=sample_dir, images=["img1_cat.jpg"],
+                             classes=[ProjectClass("Background"), ProjectClass("cat")],
+                             user_labels={"img1_cat.jpg": "zs3_labels/img1_cat.png"}))
+    controller = window.controller
+    messages: list[str] = []
+    controller.message.connect(lambda text, _kind: messages.append(text))
+    assert window.open_paths([str(sample_dir / PROJECT_FILENAME)])
+    assert controller.classes == ["Background (2)", "cat"]
+    assert any("'Background'" in m and "reserved" in m for m in messages)
+    assert np.array_equal(controller.images[0].user, labels)   # value 2 is still "cat"
+    wait_idle(qtbot, controller)
