@@ -69,6 +69,7 @@ def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarra
         init[inside & small_hint] = cv2.GC_PR_FGD
     background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     bgr = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR)
+    cv2.setRNGSeed(0)  # GrabCut's colour models start from k-means: same box, same answer
     try:
         cv2.grabCut(bgr, init, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # one colour only (e.g. a flat box): keep the starting guess
@@ -93,6 +94,13 @@ def click_box(shape: tuple[int, int], x: int, y: int, region: np.ndarray | None)
         return max(0, rx0 - gx), max(0, ry0 - gy), min(width, rx1 + gx), min(height, ry1 + gy)
     half = int(max(8, CLICK_BOX_FRACTION * max(height, width) / 2))
     return max(0, x - half), max(0, y - half), min(width, x + half + 1), min(height, y + half + 1)
+
+
+def click_object(rgb: np.ndarray, labels: np.ndarray, x: int, y: int) -> np.ndarray:
+    """Click → object: GrabCut in :func:`click_box` around (x, y), started from the shown label
+    region under the click when it is a class (the model's guess of the object's extent)."""
+    region = flood_region(labels, x, y) if labels[y, x] not in (0, IGNORE) else None
+    return grabcut_box(rgb, click_box(labels.shape, x, y, region), region)
 
 
 class ToolsMixin:
@@ -126,21 +134,27 @@ class ToolsMixin:
         self.brush_picked.emit(self.brush_value)
         return self.brush_value
 
-    def object_from_box(self, x0: int, y0: int, x1: int, y1: int, hint_at: tuple[int, int] | None = None):
-        """GrabCut in the worker; the object found is painted with the selected class (one edit)."""
+    def object_from_box(self, x0: int, y0: int, x1: int, y1: int):
+        """Box → object: GrabCut inside the box, in the worker; painted with the selected class."""
+        rgb = self.current_rgb
+        return self._object_job(lambda: grabcut_box(rgb, (x0, y0, x1, y1)))
+
+    def object_at(self, x: int, y: int):
+        """Click → object (see :func:`click_object`), in the worker."""
+        labels, rgb = self.composed_labels(), self.current_rgb
+        if labels is None or not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]):
+            return None
+        return self._object_job(lambda: click_object(rgb, labels, x, y))
+
+    def _object_job(self, find):
         record = self.current_record
         if record is None or self.current_rgb is None:
             return None
-        rgb, path, value = self.current_rgb, record.path, self.brush_value
-        labels = self.composed_labels()
-        hint = None
-        if hint_at is not None and labels is not None:
-            hint = flood_region(labels, *hint_at) & (labels[hint_at[1], hint_at[0]] not in (0, IGNORE))
-        box = (x0, y0, x1, y1)
+        path, value = record.path, self.brush_value
 
         def work(ctx: JobContext):
             ctx.progress(0.1, "Finding the object…")
-            return grabcut_box(rgb, box, hint)
+            return find()
 
         def done(mask) -> None:
             current = self.current_record
@@ -156,14 +170,3 @@ class ToolsMixin:
         job.signals.succeeded.connect(done)
         job.signals.failed.connect(lambda exc: self._report_failure("Object mask", exc))
         return self.runner.submit(job)
-
-    def object_at(self, x: int, y: int):
-        """Click → object: GrabCut around the model's region under the click (or a box around it)."""
-        labels = self.composed_labels()
-        if labels is None or not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]):
-            return None
-        region = None
-        if labels[y, x] not in (0, IGNORE):
-            region = flood_region(labels, x, y)
-        box = click_box(labels.shape, x, y, region)
-        return self.object_from_box(*box, hint_at=(x, y) if region is not None else None)
