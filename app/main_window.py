@@ -33,8 +33,8 @@ from app.dialogs.help_dialog import HelpDialog
 from app.dialogs.settings_dialog import SettingsDialog
 from app.file_panel import FilePanel
 from app.overlay import IGNORE
-from app.window_editing import TOOL_ACTIONS, VIEW_MODES, EditingMixin
 from app.shortcuts import SHORTCUTS
+from app.window_editing import TOOL_ACTIONS, VIEW_MODES, EditingMixin
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ MAX_RECENT = 10
 JOB_TITLES = {"engine": "Loading model", "refit": "Retraining", "predict": "Labelling", "batch": "Labelling all",
               "export": "Exporting", "check-class": "Checking class name",
               "self-train": "Self-training", "object": "Finding the object"}
-
 
 
 class MainWindow(EditingMixin, QMainWindow):

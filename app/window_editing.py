@@ -87,8 +87,10 @@ class EditingMixin:
         if tool == "pick":
             if c.pick_at(x, y) is not None:
                 self.show_message(f"Brush: {c.class_values().get(c.brush_value, 'eraser')} (picked from the image)")
-        elif self._can_paint():
-            c.fill_at(x, y) if tool == "fill" else c.object_at(x, y)
+        elif tool == "fill" and self._can_paint():
+            c.fill_at(x, y)
+        elif tool == "object" and self._can_paint():
+            c.object_at(x, y)
 
     def _on_rename_requested(self, value: int, name: str) -> None:
         """A name that is already in the list offers to merge the two classes instead."""
