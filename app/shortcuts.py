@@ -55,7 +55,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
 
 #: Shown in the help dialog but handled by the canvas itself (no QAction).
 MOUSE_HELP: tuple[tuple[str, str], ...] = (
-    ("Left drag", "Paint the selected class"),
+    ("Left drag", "Paint the selected class (brush); drag a box (box → object)"),
+    ("Double-click / Enter", "Close the polygon (Backspace removes its last corner, Esc cancels it)"),
     ("Space + drag / middle drag", "Pan"),
     ("Wheel", "Zoom around the cursor"),
     ("Ctrl + wheel", "Brush size"),
