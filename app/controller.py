@@ -337,9 +337,9 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         self._ensure_user_loaded(record)
         if record.user is None:
             record.user = np.full(self.current_rgb.shape[:2], IGNORE, dtype=np.uint8)
-        ys, xs = np.nonzero(stroke)
-        y0, x0 = int(ys.min()), int(xs.min())
-        region = (slice(y0, int(ys.max()) + 1), slice(x0, int(xs.max()) + 1))
+        rows, cols = np.flatnonzero(stroke.any(axis=1)), np.flatnonzero(stroke.any(axis=0))  # the bounding box
+        y0, x0 = int(rows[0]), int(cols[0])
+        region = (slice(y0, int(rows[-1]) + 1), slice(x0, int(cols[-1]) + 1))
         before = record.user[region].copy()
         after = before.copy()
         after[stroke[region]] = np.uint8(value)
