@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtGui import QColor
 
-from app.class_list import clean_name
+from app.class_list import RESERVED_NAMES, clean_name
 from app.history import SHARED, Edit
 from app.jobs import one_line
 from app.workers import Job, JobContext
@@ -53,11 +53,13 @@ class ClassEditsMixin:
         self.request_refit()
 
     def set_classes_now(self, names: list[str]) -> None:
-        """Set the class list from the command line (each name checked like a typed one)."""
+        """Set the class list from the command line (each name checked like a typed one). A
+        reserved name is passed over: lists copied from a dataset often start with "background"."""
         cleaned: list[str] = []
         for name in names:
             name = clean_name(name)
-            if name and name.casefold() not in (n.casefold() for n in cleaned):
+            taken = {n.casefold() for n in cleaned} | set(RESERVED_NAMES)
+            if name and name.casefold() not in taken:
                 cleaned.append(name)
         for name in cleaned:
             self.add_class(name)

@@ -76,3 +76,14 @@ def test_move_swaps_two_values():
     assert classes.names == ["dog", "cat"]
     assert lut[np.array([[0, 1, 2]], np.uint8)].tolist() == [[0, 2, 1]]
     assert classes.move(2, +1) is None
+
+
+def test_command_line_classes_pass_over_background_and_doubles(qapp):
+    from app.controller import Controller
+
+    controller = Controller()
+    asked: list[str] = []
+    controller.add_class = asked.append
+    controller.set_classes_now(["background", " cat ", "Cat", "traffic  cone", "IGNORE", ""])
+    assert asked == ["cat", "traffic cone"]
+    controller.shutdown()
