@@ -135,8 +135,9 @@ class MainWindow(EditingMixin, QMainWindow):
         self._action("mark_reviewed", "Mark Reviewed", lambda: c.mark_reviewed())
         # Fixed texts: what would be undone (and on which image) goes in the tooltip, so a long
         # file name never widens the toolbar.
-        self._action("undo", "&Undo", c.undo)
-        self._action("redo", "&Redo", c.redo).setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self._action("undo", "&Undo", lambda: self._say_done("Undid", c.undo()))
+        self._action("redo", "&Redo", lambda: self._say_done("Redid", c.redo())).setShortcuts(
+            [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self._action("rename_class", "Rename Class…", lambda: self.class_panel.rename_current())
         delete = self._action("delete_class", "Delete Class…", lambda: self.class_panel.delete_current())
         # Del acts in the class list only: on the canvas or in a text field it must not delete a class.
@@ -410,6 +411,10 @@ class MainWindow(EditingMixin, QMainWindow):
 
     def _on_job_started(self, name: str) -> None:
         self._on_progress(0.0, JOB_TITLES.get(name, name) + "…")
+
+    def _say_done(self, verb: str, text: str | None) -> None:
+        """Undo and redo say what they did (the button itself keeps its short text)."""
+        self.show_message(f"{verb}: {text}" if text else f"Nothing to {verb[:-1].lower()} on this image")
 
     def _on_history_changed(self) -> None:
         """Undo/Redo act on the image shown: enable them and name the edit in their tooltips."""

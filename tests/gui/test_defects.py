@@ -166,6 +166,7 @@ def test_undo_follows_the_image_shown_and_restores_its_status(qtbot, labelled):
     _press(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.all(first.user == IGNORE)
     assert first.status == STATUS_AUTO and not first.edited   # its only stroke undone: not reviewed
+    assert window.message_label.text() == "Undid: Paint cat on img1_cat.jpg"
     wait_idle(qtbot, controller)
 
 
