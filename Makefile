@@ -59,6 +59,7 @@ system-deps:
 screenshot: $(STAMP)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(VENV)/bin/zs3-gui resources/samples \
 		--classes "cat,person" --screenshot docs/screenshot.png --quit
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) docs/make_screenshots.py docs/img
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,29 +1,42 @@
-"""The image canvas: photo + mask overlay on a QGraphicsView, zoom, pan and the brush.
+"""The image canvas: photo + mask overlay on a QGraphicsView, zoom, pan, the brush and the tools.
 
-The canvas knows pixels, not classes: it shows the QImages it is given, reports the image pixel
-under the cursor, and hands a finished brush stroke back as a boolean mask. What a stroke means
-(which class, undo, saving, refit) is the controller's business.
+The canvas knows pixels, not classes: it shows the arrays it is given (drawn at screen resolution
+by :mod:`app.canvas_items`), reports the image pixel under the cursor, and hands back what the
+user drew: a brush stroke or a closed polygon as a boolean mask, a box, or a clicked point for
+the fill / pick / object tools. What that means (which class, undo, saving, refit) is the
+controller's business.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QFrame,
     QGraphicsEllipseItem,
-    QGraphicsPixmapItem,
+    QGraphicsPathItem,
     QGraphicsScene,
     QGraphicsView,
     QLineEdit,
 )
 
+from app.canvas_items import LabelItem, MaskItem, PhotoItem, set_item_cache
+
 MIN_SCALE = 0.02
 MAX_SCALE = 64.0
 ZOOM_STEP = 1.25
+TOOLS = ("brush", "polygon", "box", "fill", "pick", "object")
+CLOSE_DISTANCE_PX = 8  # a polygon click this close (on screen) to its first vertex closes it
+
+
+def qimage_to_rgb(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    data = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes())
+    return data.reshape(image.height(), image.bytesPerLine())[:, : image.width() * 3].reshape(
+        image.height(), image.width(), 3).copy()
 
 
 class Canvas(QGraphicsView):
@@ -31,6 +44,9 @@ class Canvas(QGraphicsView):
 
     hovered = Signal(int, int)                 # image pixel under the cursor, (-1, -1) outside
     stroke_finished = Signal(object)           # H×W bool numpy mask of the stroke
+    polygon_finished = Signal(object)          # H×W bool numpy mask inside the closed polygon
+    box_finished = Signal(int, int, int, int)  # x0, y0, x1, y1 (image pixels, exclusive ends)
+    point_clicked = Signal(str, int, int)      # tool ("fill" | "pick" | "object"), x, y
     zoom_changed = Signal(float)
     brush_size_changed = Signal(int)
     files_dropped = Signal(list)
@@ -50,15 +66,20 @@ class Canvas(QGraphicsView):
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-        self._image_item = QGraphicsPixmapItem()
-        self._image_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
-        self._overlay_item = QGraphicsPixmapItem()
-        self._overlay_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._image_item = PhotoItem()
+        self._overlay_item = LabelItem()
         self._overlay_item.setZValue(1)
-        self._stroke_item = QGraphicsPixmapItem()
-        self._stroke_item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        self._stroke_item = MaskItem()
         self._stroke_item.setZValue(2)
         self._stroke_item.setOpacity(0.75)
+        for item in (self._image_item, self._overlay_item, self._stroke_item):
+            set_item_cache(item)
+        self._shape_item = QGraphicsPathItem()     # polygon / box being drawn
+        self._shape_item.setZValue(4)
+        shape_pen = QPen(QColor(255, 214, 0), 2)   # visible on photos and on every class colour
+        shape_pen.setCosmetic(True)
+        shape_pen.setStyle(Qt.PenStyle.DashLine)
+        self._shape_item.setPen(shape_pen)
         self._cursor_item = QGraphicsEllipseItem()
         self._cursor_item.setZValue(3)
         pen = QPen(QColor(255, 255, 255, 220))
@@ -66,8 +87,12 @@ class Canvas(QGraphicsView):
         pen.setWidth(1)
         self._cursor_item.setPen(pen)
         self._cursor_item.setVisible(False)
-        for item in (self._image_item, self._overlay_item, self._stroke_item, self._cursor_item):
+        for item in (self._image_item, self._overlay_item, self._stroke_item, self._cursor_item, self._shape_item):
             self.scene().addItem(item)
+        self.tool = "brush"
+        self._polygon: list[tuple[int, int]] = []
+        self._box_start: tuple[int, int] | None = None
+        self._box_end: tuple[int, int] | None = None
 
         self._shape: tuple[int, int] | None = None
         self._opacity = 0.55
@@ -79,7 +104,6 @@ class Canvas(QGraphicsView):
         self._panning = False
         self._pan_last = None
         self._stroke: np.ndarray | None = None
-        self._stroke_image: QImage | None = None
         self._stroke_last: tuple[int, int] | None = None
         self._user_zoomed = False
 
@@ -88,27 +112,35 @@ class Canvas(QGraphicsView):
     def image_shape(self) -> tuple[int, int] | None:
         return self._shape
 
-    def set_image(self, image: QImage | None) -> None:
-        """Show a new photo (clears the overlay) and fit it to the window."""
+    def set_image(self, image: np.ndarray | QImage | None) -> None:
+        """Show a new photo (an H×W×3 RGB array, kept without a copy; clears the overlay) and fit it."""
         self._cancel_stroke()
-        if image is None or image.isNull():
-            self._image_item.setPixmap(QPixmap())
-            self._overlay_item.setPixmap(QPixmap())
+        self.cancel_shape()
+        if isinstance(image, QImage):
+            image = None if image.isNull() else qimage_to_rgb(image)
+        self._overlay_item.set_labels(None)
+        if image is None:
+            self._image_item.set_rgb(None)
             self._shape = None
+            self.viewport().update()
             return
-        self._image_item.setPixmap(QPixmap.fromImage(image))
-        self._overlay_item.setPixmap(QPixmap())
-        self._shape = (image.height(), image.width())
-        self.scene().setSceneRect(QRectF(0, 0, image.width(), image.height()))
+        self._image_item.set_rgb(image)
+        self._shape = image.shape[:2]
+        self.scene().setSceneRect(QRectF(0, 0, image.shape[1], image.shape[0]))
         self._user_zoomed = False
         self.fit_to_window()
 
-    def set_overlay(self, overlay: QImage | None) -> None:
-        self._overlay_item.setPixmap(QPixmap() if overlay is None else QPixmap.fromImage(overlay))
+    def set_labels(self, labels: np.ndarray | None, lut: np.ndarray | None = None) -> None:
+        """Show a label map (H×W uint8) coloured by ``lut`` (256×4 RGBA) over the photo."""
+        self._overlay_item.set_labels(labels, lut)
+        self._apply_overlay_opacity()
+
+    def set_outline(self, on: bool) -> None:
+        self._overlay_item.set_outline(on)
         self._apply_overlay_opacity()
 
     def overlay_image(self) -> QImage:
-        return self._overlay_item.pixmap().toImage()
+        return self._overlay_item.to_qimage()
 
     def set_overlay_opacity(self, opacity: float) -> None:
         self._opacity = max(0.0, min(1.0, float(opacity)))
@@ -123,7 +155,9 @@ class Canvas(QGraphicsView):
         return self._overlay_visible
 
     def _apply_overlay_opacity(self) -> None:
-        self._overlay_item.setOpacity(self._opacity if self._overlay_visible else 0.0)
+        # Outlines cover little of the photo: drawn opaque so that a thin line stays visible.
+        opacity = 1.0 if self._overlay_item.outline else self._opacity
+        self._overlay_item.setOpacity(opacity if self._overlay_visible else 0.0)
 
     def drawForeground(self, painter: QPainter, rect) -> None:  # noqa: N802
         """Empty state: say what to do instead of showing a blank grey area."""
@@ -148,7 +182,7 @@ class Canvas(QGraphicsView):
     def fit_to_window(self) -> None:
         if self._shape is None:
             return
-        self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
+        self.fitInView(self._image_item.boundingRect(), Qt.AspectRatioMode.KeepAspectRatio)
         self._user_zoomed = False
         self.zoom_changed.emit(self.scale_factor)
 
@@ -211,10 +245,8 @@ class Canvas(QGraphicsView):
     def begin_stroke(self, x: int, y: int) -> None:
         if self._shape is None:
             return
-        height, width = self._shape
-        self._stroke = np.zeros((height, width), dtype=np.uint8)
-        self._stroke_image = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
-        self._stroke_image.fill(Qt.GlobalColor.transparent)
+        self._stroke = np.zeros(self._shape, dtype=np.uint8)
+        self._stroke_item.set_mask(self._stroke, self.brush_color)
         self._stroke_last = (x, y)
         self._paint_segment(x, y, x, y)
 
@@ -246,9 +278,8 @@ class Canvas(QGraphicsView):
 
     def _cancel_stroke(self) -> None:
         self._stroke = None
-        self._stroke_image = None
         self._stroke_last = None
-        self._stroke_item.setPixmap(QPixmap())
+        self._stroke_item.set_mask(None)
 
     def _paint_segment(self, x0: int, y0: int, x1: int, y1: int) -> None:
         radius = max(0, self.brush_size // 2)
@@ -258,22 +289,98 @@ class Canvas(QGraphicsView):
             cv2.line(self._stroke, (x0, y0), (x1, y1), 1, thickness=2 * radius + 1)
             cv2.circle(self._stroke, (x1, y1), radius, 1, thickness=-1)
             cv2.circle(self._stroke, (x0, y0), radius, 1, thickness=-1)
-        # Preview: the same pixels, coloured, without smoothing.
-        ys0, ys1 = max(0, min(y0, y1) - radius - 1), min(self._shape[0], max(y0, y1) + radius + 2)
-        xs0, xs1 = max(0, min(x0, x1) - radius - 1), min(self._shape[1], max(x0, x1) + radius + 2)
-        if ys1 <= ys0 or xs1 <= xs0:
-            return
-        patch = self._stroke[ys0:ys1, xs0:xs1]
-        rgba = np.zeros(patch.shape + (4,), dtype=np.uint8)
-        color = self.brush_color
-        rgba[patch > 0] = (color.red(), color.green(), color.blue(), 255)
-        patch_image = QImage(np.ascontiguousarray(rgba).data, rgba.shape[1], rgba.shape[0],
-                             rgba.shape[1] * 4, QImage.Format.Format_RGBA8888).copy()
-        painter = QPainter(self._stroke_image)
-        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
-        painter.drawImage(xs0, ys0, patch_image)
-        painter.end()
-        self._stroke_item.setPixmap(QPixmap.fromImage(self._stroke_image))
+        # Preview: repaint only the rectangle this segment touched (at screen resolution).
+        self._stroke_item.touch(min(x0, x1) - radius - 1, min(y0, y1) - radius - 1,
+                                max(x0, x1) + radius + 2, max(y0, y1) + radius + 2)
+
+    # -- polygon, box and point tools ------------------------------------------------------------
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(f"unknown tool {tool!r}")
+        self._cancel_stroke()
+        self.cancel_shape()
+        self.tool = tool
+        self.brush_enabled = tool == "brush"
+        self.viewport().setCursor(Qt.CursorShape.ArrowCursor if tool == "brush" else Qt.CursorShape.CrossCursor)
+
+    @property
+    def drawing_shape(self) -> bool:
+        return bool(self._polygon) or self._box_start is not None
+
+    def cancel_shape(self) -> None:
+        self._polygon = []
+        self._box_start = self._box_end = None
+        self._shape_item.setPath(QPainterPath())
+
+    def add_polygon_point(self, x: int, y: int) -> np.ndarray | None:
+        """Add a vertex; a click near the first vertex closes the polygon (returns its mask)."""
+        if self._shape is None:
+            return None
+        if len(self._polygon) >= 3:
+            first = self.mapFromScene(QPointF(self._polygon[0][0] + 0.5, self._polygon[0][1] + 0.5))
+            here = self.mapFromScene(QPointF(x + 0.5, y + 0.5))
+            if (first - here).manhattanLength() <= CLOSE_DISTANCE_PX:
+                return self.finish_polygon()
+        self._polygon.append((int(x), int(y)))
+        self._draw_polygon(None)
+        return None
+
+    def finish_polygon(self) -> np.ndarray | None:
+        """Close the polygon: emit and return the mask of the pixels inside it (and on its edge)."""
+        points = self._polygon
+        self.cancel_shape()
+        if len(points) < 3 or self._shape is None:
+            return None
+        mask = np.zeros(self._shape, np.uint8)
+        cv2.fillPoly(mask, [np.array(points, np.int32)], 1)
+        mask = mask.astype(bool)
+        self.polygon_finished.emit(mask)
+        return mask
+
+    def draw_polygon(self, points: list[tuple[int, int]]) -> np.ndarray | None:
+        """Click every vertex of a polygon, then close it (what the mouse does; used by scripts)."""
+        for x, y in points:
+            self.add_polygon_point(x, y)
+        return self.finish_polygon()
+
+    def _draw_polygon(self, cursor: tuple[int, int] | None) -> None:
+        path = QPainterPath()
+        points = self._polygon + ([cursor] if cursor is not None else [])
+        if points:
+            path.moveTo(points[0][0] + 0.5, points[0][1] + 0.5)
+            for x, y in points[1:]:
+                path.lineTo(x + 0.5, y + 0.5)
+        radius = 3.0 / max(self.scale_factor, 1e-6)  # vertex marks of about 6 screen pixels
+        for x, y in self._polygon:
+            path.addEllipse(QPointF(x + 0.5, y + 0.5), radius, radius)
+        self._shape_item.setPath(path)
+
+    def drag_box(self, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int, int] | None:
+        """Drag a box from one corner to the other (what the mouse does; used by scripts)."""
+        self._box_start = (x0, y0)
+        self._box_end = (x1, y1)
+        return self.end_box()
+
+    def end_box(self) -> tuple[int, int, int, int] | None:
+        start, end = self._box_start, self._box_end
+        self.cancel_shape()
+        if start is None or end is None or self._shape is None:
+            return None
+        height, width = self._shape
+        x0, x1 = sorted((max(0, min(width - 1, start[0])), max(0, min(width - 1, end[0]))))
+        y0, y1 = sorted((max(0, min(height - 1, start[1])), max(0, min(height - 1, end[1]))))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None  # a click, not a box
+        box = (x0, y0, x1 + 1, y1 + 1)
+        self.box_finished.emit(*box)
+        return box
+
+    def _draw_box(self) -> None:
+        path = QPainterPath()
+        if self._box_start is not None and self._box_end is not None:
+            (x0, y0), (x1, y1) = self._box_start, self._box_end
+            path.addRect(QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0) + 1, abs(y1 - y0) + 1))
+        self._shape_item.setPath(path)
 
     def _update_cursor(self, scene_pos: QPointF | None) -> None:
         if scene_pos is None:
@@ -291,12 +398,26 @@ class Canvas(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
         self.setFocus(Qt.FocusReason.MouseFocusReason)
-        if event.button() == Qt.MouseButton.LeftButton and self.brush_enabled:
+        if event.button() == Qt.MouseButton.LeftButton:
             x, y = self.image_pos(event.position().toPoint())
             if self._inside(x, y):
-                self.begin_stroke(x, y)
+                if self.tool == "brush" and self.brush_enabled:
+                    self.begin_stroke(x, y)
+                elif self.tool == "polygon":
+                    self.add_polygon_point(x, y)
+                elif self.tool == "box":
+                    self._box_start = self._box_end = (x, y)
+                    self._draw_box()
+                elif self.tool in ("fill", "pick", "object"):
+                    self.point_clicked.emit(self.tool, x, y)
                 return
         super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802
+        if self.tool == "polygon" and event.button() == Qt.MouseButton.LeftButton:
+            self.finish_polygon()
+            return
+        super().mouseDoubleClickEvent(event)
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802
         if self._panning and self._pan_last is not None:
@@ -312,6 +433,11 @@ class Canvas(QGraphicsView):
         if self._stroke is not None:
             height, width = self._shape
             self.extend_stroke(min(max(x, 0), width - 1), min(max(y, 0), height - 1))
+        elif self._box_start is not None:
+            self._box_end = (x, y)
+            self._draw_box()
+        elif self._polygon:
+            self._draw_polygon((x, y))
         self.hovered.emit(*(x, y) if self._inside(x, y) else (-1, -1))
         super().mouseMoveEvent(event)
 
@@ -323,6 +449,10 @@ class Canvas(QGraphicsView):
             return
         if event.button() == Qt.MouseButton.LeftButton and self._stroke is not None:
             self.end_stroke()
+            return
+        if event.button() == Qt.MouseButton.LeftButton and self._box_start is not None:
+            self._box_end = self.image_pos(event.position().toPoint())
+            self.end_box()
             return
         super().mouseReleaseEvent(event)
 
@@ -338,7 +468,25 @@ class Canvas(QGraphicsView):
         self.hovered.emit(-1, -1)
         super().leaveEvent(event)
 
+    def event(self, event) -> bool:
+        """While a polygon is drawn, Esc cancels it instead of the window's Cancel Job."""
+        if event.type() == event.Type.ShortcutOverride and self.drawing_shape and event.key() in (
+                Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Backspace):
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyPressEvent(self, event) -> None:  # noqa: N802
+        if self._polygon and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.finish_polygon()
+            return
+        if self._polygon and event.key() == Qt.Key.Key_Backspace:
+            self._polygon.pop()
+            self._draw_polygon(None)
+            return
+        if self.drawing_shape and event.key() == Qt.Key.Key_Escape:
+            self.cancel_shape()
+            return
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space_down = True
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)

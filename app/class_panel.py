@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -38,12 +38,33 @@ class ClassEntry:
     seen: bool | None = None
     pixels: int = 0
     fixed: bool = False     # background and ignore cannot be renamed, moved or deleted
+    found: bool | None = None   # False: no image labelled so far shows it (a warning badge)
 
 
 def swatch_icon(color: QColor, size: int = 14) -> QIcon:
     pixmap = QPixmap(size, size)
     pixmap.fill(color)
     return QIcon(pixmap)
+
+
+class ElidedLabel(QLabel):
+    """A label that shortens its text with "…" instead of growing: a long class name never
+    pushes the share and the badge out of the row (the full name is in the tooltip)."""
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(24, super().minimumSizeHint().height())
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(min(super().sizeHint().width(), 160), super().sizeHint().height())
+
+    def paintEvent(self, _event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
+
+    def is_elided(self) -> bool:
+        return self.fontMetrics().horizontalAdvance(self.text()) > self.width()
 
 
 class ClassRow(QWidget):
@@ -67,8 +88,9 @@ class ClassRow(QWidget):
         self.swatch.setAutoRaise(True)
         self.swatch.setToolTip("Change colour")
         self.swatch.clicked.connect(self.swatch_clicked)
-        self.name_label = QLabel(entry.name if entry.value != IGNORE else "ignore / eraser")
+        self.name_label = ElidedLabel(entry.name if entry.value != IGNORE else "ignore / eraser")
         self.name_label.setObjectName("className")
+        self.name_label.setToolTip(entry.name)
         self.badge = QLabel()
         self.badge.setObjectName("classBadge")
         if entry.value == IGNORE:
@@ -79,6 +101,11 @@ class ClassRow(QWidget):
             self.badge.setToolTip("seen: has labelled pixels (real features); unseen: generated "
                                   "from the word embedding (zero-shot)")
             self.badge.setProperty("seen", "yes" if entry.seen else "no")
+        if entry.found is False:
+            self.badge.setText("⚠ not found")
+            self.badge.setProperty("seen", "warn")
+            self.badge.setToolTip("No labelled image shows this class: check its name, paint a few "
+                                  "pixels of it, or run on more images")
         self.count = QLabel()
         self.set_stats(None, entry.pixels)
         self.count.setObjectName("classCount")
@@ -105,6 +132,8 @@ class ClassPanel(QWidget):
     rename_requested = Signal(int, str)
     delete_requested = Signal(int)
     move_requested = Signal(int, int)
+    leave_requested = Signal()                # Esc in the name field: back to the canvas
+    show_only_requested = Signal(object)      # a class value, or None for every class
     visibility_changed = Signal(int, bool)
     color_changed = Signal(int, QColor)
     current_changed = Signal(int)
@@ -122,6 +151,7 @@ class ClassPanel(QWidget):
         self.add_field.setToolTip("Any word or short phrase the word vectors know, e.g. 'cat', "
                                   "'traffic cone', or 'quokka: small wallaby'")
         self.add_field.returnPressed.connect(self._on_return)
+        self.add_field.installEventFilter(self)
         self.add_field.textEdited.connect(lambda _text: self.clear_message())
         layout.addWidget(self.add_field)
 
@@ -137,6 +167,9 @@ class ClassPanel(QWidget):
         self.list = QListWidget()
         self.list.setObjectName("classList")
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Rows take the list's width (names elide): a horizontal scrollbar would hide every badge.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.list.currentRowChanged.connect(self._on_row_changed)
         self.list.itemDoubleClicked.connect(lambda _item: self.rename_current())
         layout.addWidget(self.list, 1)
@@ -147,9 +180,12 @@ class ClassPanel(QWidget):
         self.down_button = self._tool("▼", "Move down", lambda: self._move(+1))
         self.rename_button = self._tool("Rename", "Rename the selected class (F2)", self.rename_current)
         self.color_button = self._tool("Colour", "Change the colour of the selected class", self.pick_color)
-        self.delete_button = self._tool("Delete", "Delete the selected class (its labels become unlabelled)",
+        self.delete_button = self._tool("Delete", "Delete the selected class (Del; asks first, Ctrl+Z undoes)",
                                         self.delete_current)
-        for button in (self.up_button, self.down_button, self.rename_button, self.color_button, self.delete_button):
+        self.only_button = self._tool("Only", "Show only the selected class in the overlay", self._toggle_only)
+        self.only_button.setCheckable(True)
+        for button in (self.up_button, self.down_button, self.rename_button, self.color_button, self.delete_button,
+                       self.only_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
@@ -180,9 +216,10 @@ class ClassPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, entry.value)
             item.setToolTip(entry.name)
             row = ClassRow(entry)
+            row.setMinimumWidth(0)
             row.visibility_toggled.connect(lambda on, v=entry.value: self.visibility_changed.emit(v, on))
             row.swatch_clicked.connect(lambda v=entry.value: self._pick_color_for(v))
-            item.setSizeHint(row.sizeHint())
+            item.setSizeHint(QSize(0, row.sizeHint().height()))  # the width follows the list
             self.list.addItem(item)
             self.list.setItemWidget(item, row)
         self.list.blockSignals(False)
@@ -255,14 +292,26 @@ class ClassPanel(QWidget):
 
     # -- actions ---------------------------------------------------------------------------------
     def _on_return(self) -> None:
+        """Every check (empty, reserved, duplicate, unknown word) is the controller's: one place."""
         name = " ".join(self.add_field.text().split())
-        if not name:
-            return
-        if name.lower() in (n.lower() for n in self.class_names()) or name.lower() == "ignore":
-            self.show_error(f"'{name}' is already in the class list")
-            return
-        self.show_pending(name)
+        if name:
+            self.show_pending(name)
         self.add_requested.emit(name)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        """Esc in the name field leaves it (the window's Esc would otherwise cancel a job)."""
+        if watched is self.add_field and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress) \
+                and event.key() == Qt.Key.Key_Escape:
+            event.accept()
+            if event.type() == QEvent.Type.KeyPress:
+                self.add_field.clear()
+                self.clear_message()
+                self.leave_requested.emit()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _toggle_only(self, on: bool) -> None:
+        self.show_only_requested.emit(self.current_value() if on else None)
 
     def _on_suggestion(self, word: str) -> None:
         self.add_field.setText(word)

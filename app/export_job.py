@@ -33,6 +33,7 @@ class ExportRequest:
     class_names: list[str]           # background first
     records: list[ExportRecord]
     cached: dict = field(default_factory=dict)   # path → (labels, confidence) of the current model
+    copy_images: bool = False                     # YOLO's data.yaml points at the copied images/
     provenance: dict = field(default_factory=dict)
 
 
@@ -42,7 +43,7 @@ def run_export(request: ExportRequest, session, ctx: JobContext):
     from core.masks import ExportItem, ExportOptions, Exporter
 
     options = ExportOptions(formats=tuple(request.formats), overwrite=request.overwrite,
-                            min_confidence=request.min_confidence)
+                            min_confidence=request.min_confidence, copy_images=request.copy_images)
     can_predict = session is not None and len(request.class_names) > 1
     exporter = Exporter(request.out_dir, request.class_names, options, request.provenance, resume=False)
     total = len(request.records)

@@ -1,7 +1,7 @@
 """The file list: every opened image with its status, a search box, and the current image.
 
 Status colours: grey = not run yet, blue = auto-labelled by the model, green = reviewed by the
-user (edited with the brush or marked as reviewed).
+user (edited with the brush or marked as reviewed), a red cross = the file cannot be read.
 """
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from app.project import STATUS_AUTO, STATUS_NOT_RUN, STATUS_REVIEWED
+from app.project import STATUS_AUTO, STATUS_NOT_RUN, STATUS_REVIEWED, STATUS_UNREADABLE
 
 STATUS_COLORS = {
     STATUS_NOT_RUN: QColor(140, 140, 140),
     STATUS_AUTO: QColor(66, 133, 244),
     STATUS_REVIEWED: QColor(52, 168, 83),
+    STATUS_UNREADABLE: QColor(217, 48, 37),
 }
 
 
@@ -26,8 +27,16 @@ def status_icon(status: str) -> QIcon:
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setBrush(STATUS_COLORS.get(status, QColor(140, 140, 140)))
-    painter.setPen(Qt.PenStyle.NoPen)
-    painter.drawEllipse(1, 1, 10, 10)
+    if status == STATUS_UNREADABLE:  # a shape, not only a colour: unreadable is not "not run"
+        pen = painter.pen()
+        pen.setColor(STATUS_COLORS[status])
+        pen.setWidth(3)
+        painter.setPen(pen)
+        painter.drawLine(2, 2, 10, 10)
+        painter.drawLine(10, 2, 2, 10)
+    else:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.drawEllipse(1, 1, 10, 10)
     painter.end()
     return QIcon(pixmap)
 
@@ -107,4 +116,6 @@ class FilePanel(QWidget):
         total = len(self._status)
         done = sum(s == STATUS_REVIEWED for s in self._status)
         auto = sum(s == STATUS_AUTO for s in self._status)
-        self.summary.setText(f"{total} images · {auto} auto-labelled · {done} reviewed" if total else "No images")
+        bad = sum(s == STATUS_UNREADABLE for s in self._status)
+        text = f"{total} images · {auto} auto-labelled · {done} reviewed" + (f" · {bad} unreadable" if bad else "")
+        self.summary.setText(text if total else "No images")

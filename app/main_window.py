@@ -34,16 +34,17 @@ from app.dialogs.settings_dialog import SettingsDialog
 from app.file_panel import FilePanel
 from app.overlay import IGNORE
 from app.shortcuts import SHORTCUTS
+from app.window_editing import TOOL_ACTIONS, VIEW_MODES, EditingMixin
 
 log = logging.getLogger(__name__)
 
 MAX_RECENT = 10
 JOB_TITLES = {"engine": "Loading model", "refit": "Retraining", "predict": "Labelling", "batch": "Labelling all",
               "export": "Exporting", "check-class": "Checking class name",
-              "self-train": "Self-training"}
+              "self-train": "Self-training", "object": "Finding the object"}
 
 
-class MainWindow(QMainWindow):
+class MainWindow(EditingMixin, QMainWindow):
     def __init__(self, controller: Controller | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("zs3-annotator")
@@ -96,10 +97,14 @@ class MainWindow(QMainWindow):
         self.engine_label.setObjectName("statusEngine")
         self.timings_label = QLabel()
         self.timings_label.setObjectName("statusTimings")
+        self.zoom_label = QLabel()
+        self.zoom_label.setObjectName("statusZoom")
+        self.zoom_label.setToolTip("Zoom (wheel; F fits, Ctrl+1 = 100 %)")
         bar.addWidget(self.message_label, 1)
         bar.addWidget(self.hover_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
+        bar.addPermanentWidget(self.zoom_label)
         bar.addPermanentWidget(self.timings_label)
         bar.addPermanentWidget(self.engine_label)
 
@@ -125,17 +130,20 @@ class MainWindow(QMainWindow):
         self._action("save_project", "&Save Project", self.save_project)
         self._action("export", "&Export…", self.export_dialog)
         self._action("quit", "&Quit", self.close)
-        self._action("next_image", "Next Image", lambda: c.next_image(+1))
-        self._action("prev_image", "Previous Image", lambda: c.next_image(-1))
+        self._action("next_image", "Next Image", lambda: c.next_image(+1, self.file_panel.visible_indices()))
+        self._action("prev_image", "Previous Image", lambda: c.next_image(-1, self.file_panel.visible_indices()))
         self._action("mark_reviewed", "Mark Reviewed", lambda: c.mark_reviewed())
-        undo = c.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence("Ctrl+Z"))
-        redo = c.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-        for name, action in (("undo", undo), ("redo", redo)):
-            action.setObjectName(name)
-            self.addAction(action)
-            self.actions[name] = action
+        # Fixed texts: what would be undone (and on which image) goes in the tooltip, so a long
+        # file name never widens the toolbar.
+        self._action("undo", "&Undo", lambda: self._say_done("Undid", c.undo()))
+        self._action("redo", "&Redo", lambda: self._say_done("Redid", c.redo())).setShortcuts(
+            [QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self._action("rename_class", "Rename Class…", lambda: self.class_panel.rename_current())
+        delete = self._action("delete_class", "Delete Class…", lambda: self.class_panel.delete_current())
+        # Del acts in the class list only: on the canvas or in a text field it must not delete a class.
+        self.removeAction(delete)
+        delete.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.class_panel.list.addAction(delete)
         self._action("toggle_overlay", "Show Mask Overlay", self._toggle_overlay, checkable=True).setChecked(True)
         self._action("opacity_up", "More Opaque Overlay", lambda: self.opacity.setValue(min(100, self.opacity.value() + 10)))
         self._action("brush_bigger", "Bigger Brush", lambda: self.canvas.set_brush_size(self.canvas.brush_size + 3))
@@ -152,6 +160,8 @@ class MainWindow(QMainWindow):
         self._action("cancel", "Cancel Job", c.cancel_jobs)
         self._action("settings", "Settings…", self.settings_dialog)
         self._action("help", "Keyboard Shortcuts", self.help_dialog)
+        self.view_mode = "labels"
+        self._build_tool_actions()
         for digit in range(10):
             action = QAction(self)
             action.setShortcut(QKeySequence(str(digit)))
@@ -170,11 +180,16 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         edit = self.menuBar().addMenu("&Edit")
-        for name in ("undo", "redo", "mark_reviewed", "eraser", "brush_bigger", "brush_smaller", "add_class"):
+        for name in ("undo", "redo", "mark_reviewed", "eraser", "brush_bigger", "brush_smaller", "add_class",
+                     "rename_class", "delete_class"):
             edit.addAction(a[name])
+        tools_menu = self.menuBar().addMenu("&Tools")
+        for tool, _text in TOOL_ACTIONS:
+            tools_menu.addAction(a[f"tool_{tool}"])
+        tools_menu.addAction(a["fill_holes"])
         view = self.menuBar().addMenu("&View")
         for name in ("next_image", "prev_image", "fit_window", "actual_size", "zoom_in", "zoom_out",
-                     "toggle_overlay", "opacity_up"):
+                     "toggle_overlay", "opacity_up", "view_labels", "view_outline", "view_confidence"):
             view.addAction(a[name])
         model = self.menuBar().addMenu("&Model")
         for name in ("refit", "self_train", "run_all", "cancel", "settings"):
@@ -231,6 +246,18 @@ class MainWindow(QMainWindow):
         tools.addAction(a["run_all"])
         a["export"].setIconText("Export")
         tools.addAction(a["export"])
+        # The tools stand on the left of the canvas, so the top bar stays short.
+        side = self.addToolBar("Editing tools")
+        side.setObjectName("editBar")
+        side.setMovable(False)
+        side.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(Qt.ToolBarArea.LeftToolBarArea, side)
+        for tool, _text in TOOL_ACTIONS:
+            side.addAction(a[f"tool_{tool}"])
+        side.addAction(a["fill_holes"])
+        side.addSeparator()
+        for mode in VIEW_MODES:
+            side.addAction(a[f"view_{mode}"])
 
     def _link(self, signal, slot) -> None:
         """Connect a controller signal; remembered so closing the window cuts every link."""
@@ -261,24 +288,32 @@ class MainWindow(QMainWindow):
         self._link(c.export_finished, self._on_export_finished)
         self._link(c.prediction_ready, self._on_prediction_ready)
         self._link(c.export_failed, self._on_export_failed)
+        self._link(c.batch_finished, lambda _outcome: self._refresh_classes())
         self._link(c.runner.busy_changed, self._on_busy)
         self._link(c.runner.progress, self._on_progress)
         self._link(c.runner.job_started, self._on_job_started)
-        self._link(c.undo_stack.indexChanged, self._on_undo_index)
+        self._link(c.history_changed, self._on_history_changed)
+        self._link(c.class_edited, self.class_panel.show_info)
         self.cancel_button.clicked.connect(c.cancel_jobs)
         self.file_panel.current_changed.connect(self._on_file_picked)
         self.class_panel.add_requested.connect(c.add_class)
-        self.class_panel.rename_requested.connect(c.rename_class)
-        self.class_panel.delete_requested.connect(c.delete_class)
+        self.class_panel.rename_requested.connect(self._on_rename_requested)
+        self.class_panel.delete_requested.connect(self._on_delete_requested)
+        self.class_panel.leave_requested.connect(self.canvas.setFocus)
+        self.class_panel.show_only_requested.connect(c.show_only)
+        self._link(c.brush_picked, lambda value: self.class_panel.select_value(value))
         self.class_panel.move_requested.connect(c.move_class)
         self.class_panel.visibility_changed.connect(c.set_visible)
         self.class_panel.color_changed.connect(c.set_color)
         self.class_panel.current_changed.connect(lambda _v: self._sync_brush())
         canvas.stroke_finished.connect(self._on_stroke)
+        canvas.polygon_finished.connect(lambda mask: self._on_stroke(mask, "Polygon"))
+        canvas.box_finished.connect(self._on_box)
+        canvas.point_clicked.connect(self._on_point)
         canvas.hovered.connect(self._on_hover)
         canvas.files_dropped.connect(self.open_paths)
         canvas.brush_size_changed.connect(self.brush_size.setValue)
-        canvas.zoom_changed.connect(lambda z: self.hover_label.setToolTip(f"zoom {z * 100:.0f} %"))
+        canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.brush_size.valueChanged.connect(canvas.set_brush_size)
         self.opacity.valueChanged.connect(lambda v: canvas.set_overlay_opacity(v / 100.0))
         canvas.set_overlay_opacity(self.opacity.value() / 100.0)
@@ -352,19 +387,24 @@ class MainWindow(QMainWindow):
             self.file_panel.set_current(self.controller.current)
 
     def _on_current_changed(self, index: int) -> None:
+        self.hover_label.clear()  # the position under the cursor belonged to the previous image
+        self._on_history_changed()
         self.file_panel.set_current(index)
-        self.canvas.set_image(self.controller.current_qimage())
+        self.canvas.set_image(self.controller.current_rgb)  # no copy: the canvas draws at screen size
         record = self.controller.current_record
         if record is not None:
             self.show_message(f"{record.path.name}  ({index + 1}/{len(self.controller.images)}, {record.status})")
 
     def _on_prediction_ready(self, prediction) -> None:
         c = self.controller
-        self.show_message(f"{prediction.path.name} labelled ({c.current + 1}/{len(c.images)}): "
+        self._refresh_classes()  # the "not found" warnings follow what the model labels
+        note = c.take_note(prediction.generation)
+        self.show_message(note or f"{prediction.path.name} labelled ({c.current + 1}/{len(c.images)}): "
                           "paint to correct, D for the next image")
 
     def _on_class_added(self, _name: str) -> None:
         self.class_panel.accept_pending()
+        self.canvas.setFocus()  # back to work: D, A and the digits act on the images again
 
     def _on_export_failed(self, text: str) -> None:
         self.show_message(f"Export failed: {text}", "error")
@@ -372,19 +412,30 @@ class MainWindow(QMainWindow):
     def _on_job_started(self, name: str) -> None:
         self._on_progress(0.0, JOB_TITLES.get(name, name) + "…")
 
-    def _on_undo_index(self, _index: int) -> None:
-        self._refresh_classes()
+    def _say_done(self, verb: str, text: str | None) -> None:
+        """Undo and redo say what they did (the button itself keeps its short text)."""
+        self.show_message(f"{verb}: {text}" if text else f"Nothing to {verb[:-1].lower()} on this image")
 
-    def _refresh_overlay(self) -> None:
-        self.canvas.set_overlay(self.controller.current_overlay())
-        self.class_panel.set_shares(self.controller.current_shares())
+    def _on_history_changed(self) -> None:
+        """Undo/Redo act on the image shown: enable them and name the edit in their tooltips."""
+        record = self.controller.current_record
+        key = None if record is None else record.path
+        for name, edit, keys in (("undo", self.controller.history.next_undo(key), "Ctrl+Z"),
+                                 ("redo", self.controller.history.next_redo(key), "Ctrl+Shift+Z")):
+            action = self.actions[name]
+            action.setEnabled(edit is not None)
+            verb = name.capitalize()
+            action.setToolTip(f"{verb} {edit.text} ({keys})" if edit else f"Nothing to {name} on this image ({keys})")
+            action.setStatusTip(action.toolTip())
 
     def _refresh_classes(self) -> None:
         c = self.controller
         entries = [ClassEntry(0, "background", c.color_of(0), True, None, 0, fixed=True)]
+        found = c.classes_found()
         for value, name in enumerate(c.classes, start=1):
             seen, pixels = c.class_info.get(name, (None, 0))
-            entries.append(ClassEntry(value, name, c.color_of(value), name not in c.hidden, seen, pixels))
+            entries.append(ClassEntry(value, name, c.color_of(value), name not in c.hidden, seen, pixels,
+                                      found=found.get(value)))
         entries.append(ClassEntry(IGNORE, "ignore", c.color_of(IGNORE), True, None, 0, fixed=True))
         self.class_panel.set_entries(entries)
         self.class_panel.set_shares(c.current_shares())
@@ -414,12 +465,6 @@ class MainWindow(QMainWindow):
     def _focus_add_class(self) -> None:
         self.class_panel.add_field.setFocus()
         self.class_panel.add_field.selectAll()
-
-    def _on_stroke(self, mask) -> None:
-        if not self.controller.classes and self.controller.brush_value not in (0, IGNORE):
-            self.show_message("Add a class first (type its name in the Classes panel)", "error")
-            return
-        self.controller.apply_stroke(mask)
 
     def _on_hover(self, x: int, y: int) -> None:
         self.hover_label.setText(self.controller.pixel_info(x, y) if x >= 0 else "")
@@ -454,11 +499,12 @@ class MainWindow(QMainWindow):
     def export_dialog(self) -> None:
         project = self.controller.project
         default = self.settings.value("export/dir", str(project.folder / "export") if project else "")
-        dialog = ExportDialog(Path(default) if default else None, parent=self)
+        dialog = ExportDialog(Path(default) if default else None, min_confidence=self.export_threshold(), parent=self)
         while dialog.exec():
             choice = dialog.choice()
             if self.start_export(choice.out_dir, choice.formats, choice.min_confidence, ask=True):
                 self.settings.setValue("export/dir", str(choice.out_dir))
+                self.settings.setValue("export/min_confidence", choice.min_confidence or 0.0)
                 return
 
     def start_export(self, out_dir: Path, formats: list[str], min_confidence: float | None, ask: bool = True,

@@ -63,3 +63,28 @@ def compose_labels(prediction: np.ndarray | None, user: np.ndarray | None, shape
     if prediction is None:
         return user
     return np.where(user != IGNORE, user, prediction).astype(np.uint8)
+
+
+def confidence_levels(confidence: np.ndarray, user: np.ndarray | None = None) -> np.ndarray:
+    """Confidence (0…1) as levels 0…254 for :func:`heat_lut`; the user's own labels count as 1."""
+    levels = np.rint(np.clip(confidence, 0.0, 1.0) * 254).astype(np.uint8)
+    if user is not None and user.shape == levels.shape:
+        levels[user != IGNORE] = 254
+    return levels
+
+
+def heat_lut(threshold: float | None) -> np.ndarray:
+    """LUT for confidence levels: blue (unsure) to red (sure); below the export threshold grey,
+    because export turns those pixels into 255 (ignore)."""
+    import cv2
+
+    ramp = np.arange(255, dtype=np.uint8).reshape(-1, 1)
+    bgr = cv2.applyColorMap(ramp, cv2.COLORMAP_JET).reshape(-1, 3)
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    lut[:255, :3] = bgr[:, ::-1]
+    lut[:255, 3] = 255
+    if threshold:
+        below = int(np.ceil(float(threshold) * 254))
+        lut[:below, :3] = (128, 128, 128)
+    lut[IGNORE, 3] = 0
+    return lut

@@ -2,7 +2,8 @@
 
 A project is what a user would hate to lose: the class list (with colours and visibility), the
 status of each image and the labels they painted. Everything is written atomically through
-``core.atomic``, after every stroke, so a crash loses at most the stroke being painted.
+``core.atomic``, after every change (a class typed, a stroke, a status), so a crash loses at most
+the stroke being painted.
 Paths inside the file are relative to the project folder when possible, so a project folder can
 be moved or shared.
 """
@@ -31,6 +32,7 @@ STATUS_NOT_RUN = "not run"
 STATUS_AUTO = "auto-labelled"
 STATUS_REVIEWED = "reviewed"
 STATUSES = (STATUS_NOT_RUN, STATUS_AUTO, STATUS_REVIEWED)
+STATUS_UNREADABLE = "unreadable"   # shown, never saved: the file may be fixed before the next open
 
 
 @dataclass

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
 
 from app.controller import EngineSettings
 
+CUDA_MISSING = ("No CUDA GPU is usable here (no NVIDIA GPU, or a PyTorch without CUDA): "
+                "choose Automatic or CPU")
 DEVICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("CUDA GPU", "cuda"))
 
 
@@ -97,8 +99,8 @@ class SettingsDialog(QDialog):
                 from core.device import resolve_device
 
                 resolve_device("cuda")
-            except Exception as exc:  # noqa: BLE001 - UserError, or torch missing CUDA support
-                return str(exc)
+            except Exception:  # noqa: BLE001 - UserError, or torch missing CUDA support
+                return CUDA_MISSING
         if settings.embeddings != "default" and not Path(settings.embeddings).exists():
             return f"no such word-vector file: {settings.embeddings}"
         return None

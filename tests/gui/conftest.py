@@ -1,7 +1,8 @@
 """GUI test fixtures: a real main window over a real Session, on small copies of the samples.
 
-One window per module (the engine loads its weights and word vectors once); tests in a module
-run in file order and build on each other like a user's session does.
+Every fixture is function-scoped: each test gets its own folder, settings file and window, so a
+test passes alone, in any order, and never depends on what an earlier test painted. The engine's
+weights and word vectors are cached by the process, so a fresh window costs about a second.
 """
 from __future__ import annotations
 
@@ -21,22 +22,26 @@ MAX_SIDE = 224
 WAIT_MS = 180_000
 
 
-@pytest.fixture(scope="module")
-def sample_dir(tmp_path_factory) -> Path:
+def copy_samples(folder: Path, copies=SAMPLE_COPIES, max_side: int = MAX_SIDE) -> Path:
     from PIL import Image
 
-    folder = tmp_path_factory.mktemp("images")
-    for source, name in SAMPLE_COPIES:
+    folder.mkdir(parents=True, exist_ok=True)
+    for source, name in copies:
         with Image.open(SAMPLES / source) as image:
             image = image.convert("RGB")
-            image.thumbnail((MAX_SIDE, MAX_SIDE))
+            image.thumbnail((max_side, max_side))
             image.save(folder / name, quality=92)
     return folder
 
 
-@pytest.fixture(scope="module")
-def qsettings_path(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("settings") / "zs3-gui.ini"
+@pytest.fixture
+def sample_dir(tmp_path) -> Path:
+    return copy_samples(tmp_path / "images")
+
+
+@pytest.fixture
+def qsettings_path(tmp_path) -> Path:
+    return tmp_path / "settings" / "zs3-gui.ini"
 
 
 def make_window(qsettings_path: Path, device: str = "cpu"):
@@ -54,12 +59,23 @@ def make_window(qsettings_path: Path, device: str = "cpu"):
     return window
 
 
-@pytest.fixture(scope="module")
+def close_window(window) -> None:
+    window.controller.shutdown()
+    window.close()
+    window.deleteLater()
+
+
+@pytest.fixture
 def window(qapp, qsettings_path):
     win = make_window(qsettings_path)
     yield win
-    win.close()
-    win.deleteLater()
+    close_window(win)
+
+
+@pytest.fixture
+def fresh_window(window):
+    """Kept for the tests that name it: every window is fresh now."""
+    return window
 
 
 def wait_idle(qtbot, controller, timeout: int = WAIT_MS) -> None:
@@ -67,11 +83,24 @@ def wait_idle(qtbot, controller, timeout: int = WAIT_MS) -> None:
     qtbot.waitUntil(lambda: not controller.runner.busy, timeout=timeout)
 
 
+def add_class(qtbot, window, name: str) -> None:
+    """Type a class name and Enter, as a user does; wait until the engine accepted it."""
+    from PySide6.QtCore import Qt
+
+    field = window.class_panel.add_field
+    field.setFocus()
+    field.clear()
+    qtbot.keyClicks(field, name)
+    qtbot.keyClick(field, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: name in window.controller.classes, timeout=WAIT_MS)
+
+
 @pytest.fixture
-def fresh_window(qapp, tmp_path):
-    """A window of its own (own settings file) for tests that must not share state with others."""
-    win = make_window(tmp_path / "own_settings.ini")
-    yield win
-    win.controller.shutdown()
-    win.close()
-    win.deleteLater()
+def labelled(qtbot, window, sample_dir):
+    """The window on the three samples with the class "cat", the first image labelled by the model."""
+    assert window.open_paths([str(sample_dir)])
+    add_class(qtbot, window, "cat")
+    controller = window.controller
+    qtbot.waitUntil(lambda: controller.current_prediction() is not None and not controller.runner.busy,
+                    timeout=WAIT_MS)
+    return window

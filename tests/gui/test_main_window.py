@@ -1,7 +1,7 @@
-"""The real window over the real Session (EfficientNet features, GloVe words), driven like a user.
+"""The real window over the real Session (default model features, GloVe words), driven like a user.
 
-The tests run in order on one window: open a folder, type a class, navigate, paint, undo/redo,
-export, and read the project back.
+Each test has its own window and folder (see conftest): open a folder, type a class, navigate,
+paint, undo/redo, export, and read the project back.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PySide6.QtCore import QPoint, Qt
 from app.overlay import IGNORE
 from app.project import PROJECT_FILENAME, STATUS_NOT_RUN, STATUS_REVIEWED, load_project
 
-from .conftest import WAIT_MS, make_window, wait_idle
+from .conftest import WAIT_MS, add_class, close_window, make_window, wait_idle
 
 
 def _key(qtbot, window, key, modifier=Qt.KeyboardModifier.NoModifier):
@@ -29,6 +29,13 @@ def _overlay_rgba(window) -> np.ndarray:
     image = window.canvas.overlay_image().convertToFormat(QImage.Format.Format_RGBA8888)
     buffer = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
     return buffer.reshape(image.height(), image.bytesPerLine() // 4, 4)[:, : image.width()].copy()
+
+
+def _paint(window, points, value=1, size=5):
+    """A brush stroke through image pixels, as a mouse drag makes it."""
+    window.class_panel.select_value(value)
+    window.canvas.set_brush_size(size)
+    return window.canvas.paint_stroke(points)
 
 
 def test_open_folder_lists_images_in_natural_order(qtbot, window, sample_dir):
@@ -47,7 +54,8 @@ def test_open_folder_lists_images_in_natural_order(qtbot, window, sample_dir):
     assert window.file_panel.visible_indices() == [0, 1, 2]
 
 
-def test_typing_a_class_labels_the_image_with_it(qtbot, window):
+def test_typing_a_class_labels_the_image_with_it(qtbot, window, sample_dir):
+    assert window.open_paths([str(sample_dir)])
     controller = window.controller
     field = window.class_panel.add_field
     qtbot.keyClicks(field, "cat")
@@ -84,7 +92,8 @@ def test_typing_a_class_labels_the_image_with_it(qtbot, window):
     assert abs(window.canvas._overlay_item.opacity() - 0.8) < 1e-6
 
 
-def test_unknown_word_shows_inline_message_and_adds_nothing(qtbot, window):
+def test_unknown_word_shows_inline_message_and_adds_nothing(qtbot, labelled):
+    window = labelled
     controller = window.controller
     panel = window.class_panel
     qtbot.keyClicks(panel.add_field, "xqzvbnmwrtk")
@@ -98,7 +107,8 @@ def test_unknown_word_shows_inline_message_and_adds_nothing(qtbot, window):
     wait_idle(qtbot, controller)
 
 
-def test_d_and_a_navigate(qtbot, window):
+def test_d_and_a_navigate(qtbot, labelled):
+    window = labelled
     controller = window.controller
     _key(qtbot, window, Qt.Key.Key_D)
     assert controller.current == 1
@@ -114,7 +124,8 @@ def test_d_and_a_navigate(qtbot, window):
     assert controller.current_prediction() is not None
 
 
-def test_brush_stroke_with_the_mouse_then_undo_redo(qtbot, window, sample_dir):
+def test_brush_stroke_with_the_mouse_then_undo_redo(qtbot, labelled, sample_dir):
+    window = labelled
     controller = window.controller
     canvas = window.canvas
     canvas.actual_size()
@@ -137,7 +148,7 @@ def test_brush_stroke_with_the_mouse_then_undo_redo(qtbot, window, sample_dir):
     assert painted[30, 20] and painted[30, 60] and painted[28, 40] and not painted[40, 40]
     assert set(np.unique(record.user)) == {1, IGNORE}
     assert record.status == STATUS_REVIEWED
-    assert controller.undo_stack.count() == 1
+    assert controller.history.count(record.path) == 1
     # Autosaved right after the stroke: the label PNG and the project file.
     project_file = sample_dir / PROJECT_FILENAME
     assert project_file.is_file()
@@ -168,11 +179,13 @@ def test_brush_stroke_with_the_mouse_then_undo_redo(qtbot, window, sample_dir):
     assert np.array_equal(controller.session.labels(record.path), record.user)
 
 
-def test_export_voc_and_coco(qtbot, window, tmp_path):
+def test_export_voc_and_coco(qtbot, labelled, tmp_path):
     from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
 
+    window = labelled
     controller = window.controller
+    _paint(window, [(20, 30), (60, 30)])
     out = tmp_path / "export"
     with qtbot.waitSignal(controller.export_finished, timeout=WAIT_MS) as blocker:
         assert window.start_export(out, ["voc", "coco"], None, ask=False)
@@ -210,13 +223,15 @@ def test_export_voc_and_coco(qtbot, window, tmp_path):
         assert window.start_export(out, ["voc", "coco"], None, ask=False, overwrite=True)
 
 
-def test_run_on_all_images_cancel_then_resume(qtbot, window):
+def test_run_on_all_images_cancel_then_resume(qtbot, labelled):
     import threading
 
     from app.dialogs.batch_dialog import BatchDialog
     from app.workers import Job
 
+    window = labelled
     controller = window.controller
+    _paint(window, [(20, 30), (60, 30)])
     wait_idle(qtbot, controller)
     dialog = BatchDialog(controller, window)
     dialog.show()
@@ -244,12 +259,14 @@ def test_run_on_all_images_cancel_then_resume(qtbot, window):
     dialog.close()
 
 
-def test_reorder_rename_delete_classes_remap_the_labels(qtbot, window, sample_dir, monkeypatch):
+def test_reorder_rename_delete_classes_remap_the_labels(qtbot, labelled, sample_dir, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    window = labelled
     controller = window.controller
     panel = window.class_panel
-    panel.add_field.clear()
-    qtbot.keyClicks(panel.add_field, "dog")
-    qtbot.keyClick(panel.add_field, Qt.Key.Key_Return)
+    _paint(window, [(20, 30), (60, 30)])
+    add_class(qtbot, window, "dog")
     qtbot.waitUntil(lambda: controller.classes == ["cat", "dog"], timeout=WAIT_MS)
     record = controller.images[0]
     painted = record.user == 1
@@ -267,6 +284,7 @@ def test_reorder_rename_delete_classes_remap_the_labels(qtbot, window, sample_di
     panel.rename_button.click()
     qtbot.waitUntil(lambda: controller.classes == ["puppy", "cat"], timeout=WAIT_MS)
 
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     panel.select_value(1)
     panel.delete_button.click()                      # puppy goes: cat = 1 again
     assert controller.classes == ["cat"]
@@ -280,8 +298,10 @@ def test_reorder_rename_delete_classes_remap_the_labels(qtbot, window, sample_di
     assert load_project(sample_dir).classes[0].name == "cat"
 
 
-def test_project_file_round_trips(qtbot, window, sample_dir, qsettings_path):
+def test_project_file_round_trips(qtbot, labelled, sample_dir, tmp_path):
+    window = labelled
     controller = window.controller
+    _paint(window, [(20, 30), (60, 30)])
     controller.mark_reviewed(2)
     assert controller.save_project()
     data = json.loads((sample_dir / PROJECT_FILENAME).read_text())
@@ -290,7 +310,7 @@ def test_project_file_round_trips(qtbot, window, sample_dir, qsettings_path):
     assert data["status"]["img1_cat.jpg"] == STATUS_REVIEWED
     assert data["status"]["img10_coffee.jpg"] == STATUS_REVIEWED
 
-    other = make_window(qsettings_path)
+    other = make_window(tmp_path / "other_settings.ini")
     try:
         assert other.open_paths([str(sample_dir / PROJECT_FILENAME)])
         restored = other.controller
@@ -304,7 +324,7 @@ def test_project_file_round_trips(qtbot, window, sample_dir, qsettings_path):
         # The restored user labels went back into the new session.
         assert restored.class_info["cat"][0] is True
     finally:
-        other.close()
+        close_window(other)
 
 
 def test_unreadable_image_is_an_inline_message(qtbot, window, tmp_path):
@@ -316,9 +336,10 @@ def test_unreadable_image_is_an_inline_message(qtbot, window, tmp_path):
     wait_idle(qtbot, window.controller)
 
 
-def test_wrong_checkpoint_is_reported_inline(qtbot, window, tmp_path):
+def test_wrong_checkpoint_is_reported_inline(qtbot, window, sample_dir, tmp_path):
     from app.controller import EngineSettings
 
+    assert window.open_paths([str(sample_dir)])
     bogus = tmp_path / "model.pth"
     bogus.write_bytes(b"not a checkpoint")
     controller = window.controller
