@@ -152,15 +152,19 @@ def test_fill_holes_closes_what_the_class_encloses(qtbot, labelled):
     ring = np.zeros(window.canvas.image_shape, bool)
     ring[10:50, 10:50] = True
     ring[20:40, 20:40] = False
+    inside = np.zeros_like(ring)
+    inside[20:40, 20:40] = True
+    window.class_panel.select_value(0)  # the hole painted background, whatever the model predicts there
+    assert controller.apply_stroke(inside)
     window.class_panel.select_value(1)
     assert controller.apply_stroke(ring)
     window.activateWindow()
     window.canvas.setFocus()
-    holes = controller.composed_labels()[20:40, 20:40] != 1
+    assert np.all(controller.composed_labels()[20:40, 20:40] == 0)
     qtbot.keyClick(window.canvas, Qt.Key.Key_G, Qt.KeyboardModifier.ShiftModifier)
     assert np.all(controller.composed_labels()[10:50, 10:50] == 1)
-    assert np.all(record.user[20:40, 20:40][holes] == 1)      # the filled pixels are the user's now
-    assert controller.history.count(record.path) == 2
+    assert np.all(record.user[20:40, 20:40] == 1)      # the filled pixels are the user's now
+    assert controller.history.count(record.path) == 3
     wait_idle(qtbot, controller)
 
 
