@@ -41,16 +41,16 @@ def test_list_images_sorts_naturally_and_rejects_non_images(tmp_path):
         list_images([tmp_path / "missing"])
 
 
-def test_load_image_rejects_corrupt_16bit_and_huge(tmp_path):
+def test_load_image_rejects_corrupt_empty_and_huge(tmp_path):
     corrupt = tmp_path / "broken.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(UserError, match="not a readable image"):
         load_image(corrupt)
 
-    deep = tmp_path / "deep.png"
-    Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16)).save(deep)
-    with pytest.raises(UserError, match="16-bit"):
-        load_image(deep)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError, match="empty file"):
+        load_image(empty)
 
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(big)
