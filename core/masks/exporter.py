@@ -383,17 +383,17 @@ class Exporter:
             self.close()
 
 
-def readable_json(doc: Any) -> str:
+def readable_json(doc: Any, indent: int = 1) -> str:
     """JSON that keeps non-ASCII names readable, except where a file name is not valid UTF-8.
 
     Python reads such a name as lone surrogates, which UTF-8 cannot encode; ASCII escapes (``\\udce9``)
     keep the file valid JSON that reads back to the same name.
     """
-    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(doc, indent=1)
+        return json.dumps(doc, indent=indent)
     return text
 
 
