@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 
 import core
 from core.atomic import NAME_MAX, atomic_write_bytes, atomic_write_text, ensure_writable_dir
 from core.errors import UserError
-from core.images import natural_key
+from core.images import displayed_size, natural_key
 from core.masks import binary as binary_fmt
 from core.masks import coco as coco_fmt
 from core.masks import labelme as labelme_fmt
@@ -402,15 +401,12 @@ def _key(image_path: Path) -> str:
 
 
 def _check_image_size(image_path: Path, shape: tuple[int, int]) -> None:
-    """A mask must match its image (as displayed, i.e. after EXIF rotation)."""
+    """A mask must match its image as displayed (after EXIF rotation)."""
     if not image_path.is_file():
         return  # labels without an image file on disk (synthetic data): nothing to compare
     try:
-        with Image.open(image_path) as image:
-            width, height = image.size
-            if image.getexif().get(0x0112) in (5, 6, 7, 8):
-                width, height = height, width
-    except OSError:
+        height, width = displayed_size(image_path)
+    except UserError:
         return  # load_image reports unreadable images; the export itself does not need the pixels
     if (height, width) != tuple(shape):
         raise UserError(f"mask is {shape[1]}×{shape[0]} but image {image_path.name} is {width}×{height}")
