@@ -108,3 +108,30 @@ def test_atomic_write_gives_new_files_the_usual_permissions(tmp_path):
     os.chmod(target, 0o640)
     atomic_write_text(target, "y")
     assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_atomic_write_of_the_longest_name_and_of_a_name_too_long(tmp_path):
+    """The temporary sibling of a 255-byte name must still fit; a longer name is one user error."""
+    longest = tmp_path / ("é" * 125 + ".txt")  # 254 bytes
+    atomic_write_text(longest, "kept")
+    assert longest.read_text() == "kept" and sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+    with pytest.raises(UserError, match="too long"):
+        atomic_write_text(tmp_path / ("x" * 256), "never")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+
+
+def test_a_full_disk_is_a_user_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "first")
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(UserError, match="No space left on device"):
+        atomic_write_text(target, "second, longer than the first")
+    monkeypatch.undo()
+    assert target.read_text() == "first" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
