@@ -7,15 +7,16 @@ crash deep inside the model.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
 import warnings
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from core.errors import UserError
 
@@ -32,6 +33,16 @@ ALPHA_BACKGROUND = (255, 255, 255)
 _PERCENTILE_SAMPLES = 1_000_000  # enough for stable percentiles; bounds the cost on a 64 MP scan
 _EXIF_ORIENTATION = 0x0112
 _SWAPPED_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that turn the image by 90°
+#: How to turn the stored pixels into the displayed ones, per EXIF orientation (TIFF/EXIF spec).
+_TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # warnings.catch_warnings swaps a process-wide filter list: the GUI's main and worker threads both
 # open images, so the few lines that need it run one thread at a time.
 _WARNINGS_LOCK = threading.Lock()
@@ -80,12 +91,34 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise UserError(f"no such image: {path}")
     if path.stat().st_size == 0:
         raise UserError(f"{path.name} is an empty file (0 bytes), not an image")
-    try:
-        img = _open_checked(path, max_pixels)
+    with _user_errors(path, max_pixels):
+        img, orientation = _open_checked(path, max_pixels)
         with img:
-            shown = ImageOps.exif_transpose(img)
-            shown.load()
+            img.load()
+            shown = img.transpose(_TURNS[orientation]) if orientation in _TURNS else img
             return _to_rgb(shown)
+
+
+def displayed_size(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:
+    """(height, width) that ``load_image`` will return, from the header only (no pixel is decoded).
+
+    Refuses what ``load_image`` refuses for its header (unreadable, too large) with the same message.
+    """
+    path = Path(path)
+    with _user_errors(path, max_pixels):
+        img, orientation = _open_checked(path, max_pixels)
+        with img:
+            width, height = img.size
+    if orientation in _SWAPPED_ORIENTATIONS:
+        width, height = height, width
+    return height, width
+
+
+@contextlib.contextmanager
+def _user_errors(path: Path, max_pixels: int) -> Iterator[None]:
+    """Pillow's many failure types → one ``UserError`` line that names the file."""
+    try:
+        yield
     except UserError:
         raise
     except Image.DecompressionBombError as exc:
@@ -95,23 +128,6 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
                         f"name)") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UserError(f"{path.name} is not a readable image (damaged or unsupported: {_reason(exc, path)})") from exc
-
-
-def displayed_size(path: str | os.PathLike) -> tuple[int, int]:
-    """(height, width) that ``load_image`` will return, read from the header only (fast)."""
-    path = Path(path)
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            try:
-                orientation = img.getexif().get(_EXIF_ORIENTATION)
-            except Exception:  # noqa: BLE001 - a broken EXIF block just means no rotation
-                orientation = None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise UserError(f"{path.name} is not a readable image (corrupt or unsupported): {_reason(exc, path)}") from exc
-    if orientation in _SWAPPED_ORIENTATIONS:
-        width, height = height, width
-    return height, width
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -134,20 +150,28 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _open_checked(path: Path, max_pixels: int) -> Image.Image:
-    """Open (header only) and refuse an image over ``max_pixels`` before any pixel is decoded."""
+def _open_checked(path: Path, max_pixels: int) -> tuple[Image.Image, int]:
+    """Open (header only) and refuse an image over ``max_pixels`` before any pixel is decoded.
+
+    Returns the image and its EXIF orientation (1 = as stored).
+    """
     bomb_is_error = max_pixels <= (Image.MAX_IMAGE_PIXELS or max_pixels)
     with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": the photo is fine, just not turned
         warnings.simplefilter("error" if bomb_is_error else "ignore", Image.DecompressionBombWarning)
         try:
             img = Image.open(path)
         except Image.DecompressionBombWarning as exc:
             raise UserError(_too_large(path, f"over {Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP", max_pixels)) from exc
+        try:  # inside the silenced warnings: Pillow warns "Corrupt EXIF data" for a damaged block
+            orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1))
+        except Exception:  # noqa: BLE001 - a broken EXIF block just means no rotation
+            orientation = 1
     width, height = img.size
     if width * height > max_pixels:
         img.close()
         raise UserError(_too_large(path, f"{width}×{height} = {width * height / 1e6:.0f} MP", max_pixels))
-    return img
+    return img, orientation
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:

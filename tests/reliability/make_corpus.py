@@ -80,6 +80,12 @@ def _exif_rotated(path: Path) -> None:
     Image.fromarray(block_picture()).save(path, quality=95, exif=exif)
 
 
+def _broken_exif(path: Path) -> None:
+    """An EXIF block whose orientation entry points past its end: Pillow warns "Corrupt EXIF data"."""
+    block = b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x12\x00\x03\xff\xff\xff\xff"
+    Image.fromarray(block_picture()).save(path, quality=95, exif=block)
+
+
 def _alpha(path: Path) -> None:
     rgba = np.dstack([block_picture(), np.full((H, W), 255, np.uint8)])
     rgba[:, W // 2:] = (0, 0, 0, 0)  # right half fully transparent, stored as black
@@ -123,6 +129,7 @@ def make_images(folder: str | os.PathLike) -> list[Case]:
     Image.fromarray(rgb[:, :, 1] > 100).save(folder / "bilevel.png")
     Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg", quality=95)
     _exif_rotated(folder / "exif_rotated.jpg")
+    _broken_exif(folder / "broken_exif.jpg")
     Image.fromarray(rgb).save(folder / NON_UTF8_NAME, quality=95)
     Image.fromarray(rgb).save(folder / LONG_NAME, quality=95)
     Image.fromarray(rgb).save(folder / TOO_LONG_NAME, quality=95)
@@ -145,6 +152,7 @@ def make_images(folder: str | os.PathLike) -> list[Case]:
         Case("bilevel.png", "1-bit PNG", True, shown),
         Case("cmyk.jpg", "CMYK JPEG", True, shown),
         Case("exif_rotated.jpg", "JPEG with EXIF orientation 6 (shown turned 90°)", True, (W, H)),
+        Case("broken_exif.jpg", "JPEG with a damaged EXIF block", True, shown),
         Case(NON_UTF8_NAME, "file name that is not valid UTF-8", True, shown),
         Case(LONG_NAME, "file name of 240 bytes, multi-byte characters", True, shown),
         Case(TOO_LONG_NAME, "file name of 255 bytes (outputs' names would exceed the limit)", True, shown),

@@ -222,7 +222,8 @@ def test_real_process_prints_no_traceback_and_no_warning(corpus, tmp_path):
     decompression-bomb warning and Python tracebacks never reach stderr."""
     images, _ = corpus
     done = subprocess.run([sys.executable, "-m", "core.cli.main", "segment", str(images / "bomb.png"),
-                           str(images / "huge.png"), str(images / NON_UTF8_NAME), "--classes", "cat",
+                           str(images / "huge.png"), str(images / NON_UTF8_NAME), str(images / "broken_exif.jpg"),
+                           "--classes", "cat",
                            "--out", str(tmp_path / "out"), *FAST],
                           capture_output=True, text=True, errors="backslashreplace",
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=300)

@@ -88,4 +88,22 @@ def test_a_bomb_is_refused_before_its_pixels_are_decoded(corpus):
     folder, _ = corpus
     with pytest.raises(UserError, match="too large"):
         load_image(folder / "huge.png")  # 9000×8000 in the header, no pixel data at all behind it
-    assert displayed_size(folder / "huge.png") == (8000, 9000)  # the header alone is safe to read
+    with pytest.raises(UserError, match="9000×8000"):
+        displayed_size(folder / "huge.png")  # the header alone says so, as load_image would
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_turned_as_pillow_turns_it(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    from make_corpus import block_picture
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.png"
+    Image.fromarray(block_picture()).save(path, exif=exif)
+    with Image.open(path) as img:
+        expected = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+    assert np.array_equal(load_image(path), expected)
+    assert displayed_size(path) == expected.shape[:2]
+    assert expected.shape[:2] == ((W, H) if orientation >= 5 else (H, W))
