@@ -5,14 +5,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from core.cli.main import main
 from core.masks import read_label_png
@@ -102,8 +100,9 @@ def test_label_folders(corpus, tmp_path, capsys, caplog):
                           "--out", out)
     assert code == 0, lines
     mask = read_label_png(out / "SegmentationClass" / "exif_rotated.png")
-    drawn = np.rot90(np.pad(np.ones((BLOCK[0].stop - BLOCK[0].start, BLOCK[1].stop - BLOCK[1].start), bool),
-                            ((BLOCK[0].start, H - BLOCK[0].stop), (BLOCK[1].start, W - BLOCK[1].stop))), k=-1)
+    stored = np.zeros((H, W), bool)
+    stored[BLOCK] = True
+    drawn = np.rot90(stored, k=-1)  # where the label was painted on the photo as shown
     assert mask.shape == (W, H) and (mask[drawn] == 1).all()
 
     out = tmp_path / "unknown"
