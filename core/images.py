@@ -124,8 +124,8 @@ def _user_errors(path: Path, max_pixels: int) -> Iterator[None]:
     except Image.DecompressionBombError as exc:
         raise UserError(_too_large(path, f"over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP", max_pixels)) from exc
     except UnidentifiedImageError as exc:
-        raise UserError(f"{path.name} is not a readable image (unknown format, or not an image despite its "
-                        f"name)") from exc
+        raise UserError(f"{path.name} is not a readable image (a format or pixel type Pillow cannot read, or "
+                        f"not an image despite its name)") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UserError(f"{path.name} is not a readable image (damaged or unsupported: {_reason(exc, path)})") from exc
 

@@ -122,6 +122,9 @@ def make_images(folder: str | os.PathLike) -> list[Case]:
     depth[0, 0], depth[0, 1], depth[1, 0] = np.nan, np.inf, -np.inf
     Image.fromarray(depth, "F").save(folder / "float32.tif")
     _rgb48_png(folder / "rgb48.png")
+    import tifffile  # comes with scikit-image (test extra); Pillow cannot write this kind of TIFF
+
+    tifffile.imwrite(folder / "rgb_float.tif", rgb.astype(np.float32) / 255.0, photometric="rgb")
     _alpha(folder / "rgba.png")
     Image.fromarray(rgb[:, :, 1]).save(folder / "grey.png")
     Image.fromarray(rgb).convert("LA").save(folder / "grey_alpha.png")
@@ -156,6 +159,8 @@ def make_images(folder: str | os.PathLike) -> list[Case]:
         Case(NON_UTF8_NAME, "file name that is not valid UTF-8", True, shown),
         Case(LONG_NAME, "file name of 240 bytes, multi-byte characters", True, shown),
         Case(TOO_LONG_NAME, "file name of 255 bytes (outputs' names would exceed the limit)", True, shown),
+        Case("rgb_float.tif", "3-channel 32-bit float TIFF (no Pillow mode for it)", False,
+             refusal="not a readable image"),
         Case("truncated.jpg", "JPEG cut in half", False, refusal="truncated"),
         Case("empty.png", "zero-byte file", False, refusal="empty file"),
         Case("text.png", "text file named .png", False, refusal="not a readable image"),
