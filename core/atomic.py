@@ -5,6 +5,7 @@ Every file the tool produces goes through here: temp file in the same folder, fs
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +23,12 @@ def _read_umask() -> int:
 
 #: Mode of new output files: what a plain open() would give (mkstemp alone would make them 0600).
 _NEW_FILE_MODE = 0o666 & ~_read_umask()
+#: Failures that mean "this place cannot take the file" (full disk, quota, read-only medium, name
+#: too long, no permission): the user's to fix, so a one-line ``UserError`` instead of a traceback.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.ENAMETOOLONG,
+                           errno.EACCES, errno.EPERM})
+#: Bytes in one file name on the usual Linux, macOS and Windows file systems.
+NAME_MAX = 255
 
 
 def ensure_writable_dir(folder: str | os.PathLike) -> Path:
@@ -42,11 +49,17 @@ def ensure_writable_dir(folder: str | os.PathLike) -> Path:
 def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary sibling of ``path``; on clean exit fsync and rename it over ``path``.
 
-    On an exception (Ctrl-C included) the temporary file is removed and ``path`` is untouched.
+    On an exception (Ctrl-C included) the temporary file is removed and ``path`` is untouched; a full
+    disk, a read-only folder or a name the file system refuses becomes a one-line ``UserError``.
     """
     target = Path(path)
     ensure_writable_dir(target.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS:
+            raise _write_error(target, exc) from exc
+        raise
     try:
         try:
             mode_bits = target.stat().st_mode & 0o7777  # replacing a file keeps its permissions
@@ -63,9 +76,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", encoding: str | None 
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            raise _write_error(target, exc) from exc
         raise
 
 
@@ -77,6 +92,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_open(path, "w") as handle:
         handle.write(text)
+
+
+def _temp_prefix(name: str) -> str:
+    """``.<name>.``, shortened so that the temporary name still fits when ``name`` is near the limit."""
+    room = NAME_MAX - len(".") - len(".") - 8 - len(".tmp")  # mkstemp adds 8 random characters
+    return f".{os.fsdecode(os.fsencode(name)[:room])}."
+
+
+def _write_error(target: Path, exc: OSError) -> UserError:
+    if exc.errno == errno.ENAMETOOLONG:
+        return UserError(f"cannot write {target.name[:40]}…: the file name is too long for this file system")
+    return UserError(f"cannot write {target}: {exc.strerror or exc} (nothing was half-written)")
 
 
 def _fsync_dir(folder: Path) -> None:

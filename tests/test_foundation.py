@@ -41,16 +41,16 @@ def test_list_images_sorts_naturally_and_rejects_non_images(tmp_path):
         list_images([tmp_path / "missing"])
 
 
-def test_load_image_rejects_corrupt_16bit_and_huge(tmp_path):
+def test_load_image_rejects_corrupt_empty_and_huge(tmp_path):
     corrupt = tmp_path / "broken.jpg"
     corrupt.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(UserError, match="not a readable image"):
         load_image(corrupt)
 
-    deep = tmp_path / "deep.png"
-    Image.fromarray(np.full((8, 8), 40000, dtype=np.uint16)).save(deep)
-    with pytest.raises(UserError, match="16-bit"):
-        load_image(deep)
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(UserError, match="empty file"):
+        load_image(empty)
 
     big = tmp_path / "big.png"
     Image.fromarray(np.zeros((100, 100, 3), np.uint8)).save(big)
@@ -108,3 +108,30 @@ def test_atomic_write_gives_new_files_the_usual_permissions(tmp_path):
     os.chmod(target, 0o640)
     atomic_write_text(target, "y")
     assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_atomic_write_of_the_longest_name_and_of_a_name_too_long(tmp_path):
+    """The temporary sibling of a 255-byte name must still fit; a longer name is one user error."""
+    longest = tmp_path / ("é" * 125 + ".txt")  # 254 bytes
+    atomic_write_text(longest, "kept")
+    assert longest.read_text() == "kept" and sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+    with pytest.raises(UserError, match="too long"):
+        atomic_write_text(tmp_path / ("x" * 256), "never")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [longest.name]
+
+
+def test_a_full_disk_is_a_user_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "first")
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(UserError, match="No space left on device"):
+        atomic_write_text(target, "second, longer than the first")
+    monkeypatch.undo()
+    assert target.read_text() == "first" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]

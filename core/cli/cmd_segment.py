@@ -178,6 +178,8 @@ def _plan(args: argparse.Namespace) -> _Plan:
     names = ["background", *[n for n in classes if n.split(":")[0].strip().lower() != "background"]]
     if len(set(names)) != len(names):
         raise UserError("--classes lists a class twice")
+    if len(names) < 2:
+        raise UserError("--classes names only background: name at least one class to find, e.g. --classes cat")
     by_stem = {p.stem: p for p in images}
     labelled: dict = {}
     if args.labels:

@@ -23,13 +23,11 @@ from PIL import Image, UnidentifiedImageError
 from core.data import Sample
 from core.data.splits import normalize_class_name
 from core.errors import UserError
-from core.images import IMAGE_SUFFIXES, load_image, natural_key
+from core.images import IMAGE_SUFFIXES, displayed_size, load_image, natural_key
 
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = 255
-_EXIF_ORIENTATION = 0x0112
-_SWAPPED_ORIENTATIONS = {5, 6, 7, 8}
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -85,22 +83,6 @@ def read_index_png(path: Path) -> np.ndarray:
         raise UserError(f"mask {path} is not a readable PNG: {exc}") from exc
     raise UserError(f"mask {path.name} is a {mode} colour image, not an index mask: save it as a "
                     f"palette (P) or greyscale (L) PNG of class indices")
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image as ``load_image`` will return it (EXIF rotation included)."""
-    try:
-        with Image.open(path) as img:
-            width, height = img.size
-            try:
-                orientation = img.getexif().get(_EXIF_ORIENTATION)
-            except Exception:  # noqa: BLE001 - a broken EXIF block just means no rotation
-                orientation = None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UserError(f"{path.name} is not a readable image (corrupt or unsupported): {exc}") from exc
-    if orientation in _SWAPPED_ORIENTATIONS:
-        width, height = height, width
-    return height, width
 
 
 def read_class_names(path: Path) -> list[str]:
@@ -259,6 +241,6 @@ class FolderDataset(SegmentationDataset):
     def load_label(self, index: int) -> np.ndarray:
         path = self.mask_path(index)
         if not path.is_file():
-            return np.full(image_size(self.image_paths[index]), IGNORE_INDEX, dtype=np.uint8)
+            return np.full(displayed_size(self.image_paths[index]), IGNORE_INDEX, dtype=np.uint8)
         label = read_index_png(path)
         return check_label_values(label, len(self.class_names), f"mask {path.name}")

@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
-from PIL import Image
 
 import core
-from core.atomic import atomic_write_bytes, atomic_write_text, ensure_writable_dir
+from core.atomic import NAME_MAX, atomic_write_bytes, atomic_write_text, ensure_writable_dir
 from core.errors import UserError
-from core.images import natural_key
+from core.images import displayed_size, natural_key
 from core.masks import binary as binary_fmt
 from core.masks import coco as coco_fmt
 from core.masks import labelme as labelme_fmt
@@ -212,10 +211,22 @@ class Exporter:
     def is_done(self, image_path: str | os.PathLike) -> bool:
         """True when this image was fully exported earlier (record complete, every output present)."""
         image_path = Path(image_path)
+        outputs = self._outputs(image_path)
         record = self._read_record(image_path.stem)
         if record is None or not record.get("complete") or record.get("image") != _key(image_path):
             return False
-        return all(p.exists() for p in image_outputs(self.out_dir, image_path, self.class_names, self.options))
+        return all(p.exists() for p in outputs)
+
+    def _outputs(self, image_path: Path) -> list[Path]:
+        """``image_outputs`` plus the record; a name the file system cannot hold is refused up front."""
+        paths = [*image_outputs(self.out_dir, image_path, self.class_names, self.options),
+                 self._record_path(image_path.stem)]
+        longest = max((part for p in paths for part in p.relative_to(self.out_dir).parts),
+                      key=lambda part: len(os.fsencode(part)))
+        if len(os.fsencode(longest)) > NAME_MAX:
+            raise UserError(f"{image_path.name[:40]}… is too long a name: its output {longest[:40]}… would exceed "
+                            f"the file system's {NAME_MAX}-byte limit; shorten the image's name")
+        return paths[:-1]
 
     def add(self, item: ExportItem) -> list[Path]:
         """Write ``item``'s per-image files now (each atomically); return their paths."""
@@ -225,7 +236,7 @@ class Exporter:
         key = _key(image_path)
         if self._stems.get(stem, key) != key:
             raise UserError(f"two images are both named {stem!r} ({self._stems[stem]} and {image_path}); rename one")
-        outputs = image_outputs(self.out_dir, image_path, self.class_names, self.options)
+        outputs = self._outputs(image_path)
         record = self._read_record(stem)
         interrupted = record is not None and not record.get("complete") and record.get("image") == key
         clashes = [p for p in outputs if p.exists()]
@@ -259,7 +270,7 @@ class Exporter:
         elif fmt == "labelme":
             path = labelme_fmt.json_path(out, stem)
             doc = labelme_fmt.document(labels, self.class_names, image_path, path)
-            atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False))
+            atomic_write_text(path, readable_json(doc))
         elif fmt == "yolo":
             atomic_write_text(yolo_fmt.txt_path(out, stem), yolo_fmt.label_text(labels, len(self.class_names)))
             if self.options.copy_images:
@@ -357,7 +368,7 @@ class Exporter:
             self.provenance, self.class_names, self.formats, self.options.min_confidence, images, core.__version__
         )
         path = out / PROVENANCE_FILE
-        atomic_write_text(path, json.dumps(prov, indent=1, ensure_ascii=False))
+        atomic_write_text(path, readable_json(prov))
         files.append(path)
         objects = sum(len(r["coco"]["annotations"]) for r in records)
         log.info("exported %d images (%d new) to %s", len(records), self._added, out)
@@ -371,20 +382,31 @@ class Exporter:
             self.close()
 
 
+def readable_json(doc: Any, indent: int = 1) -> str:
+    """JSON that keeps non-ASCII names readable, except where a file name is not valid UTF-8.
+
+    Python reads such a name as lone surrogates, which UTF-8 cannot encode; ASCII escapes (``\\udce9``)
+    keep the file valid JSON that reads back to the same name.
+    """
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(doc, indent=indent)
+    return text
+
+
 def _key(image_path: Path) -> str:
     return str(Path(image_path).resolve())
 
 
 def _check_image_size(image_path: Path, shape: tuple[int, int]) -> None:
-    """A mask must match its image (as displayed, i.e. after EXIF rotation)."""
+    """A mask must match its image as displayed (after EXIF rotation)."""
     if not image_path.is_file():
         return  # labels without an image file on disk (synthetic data): nothing to compare
     try:
-        with Image.open(image_path) as image:
-            width, height = image.size
-            if image.getexif().get(0x0112) in (5, 6, 7, 8):
-                width, height = height, width
-    except OSError:
+        height, width = displayed_size(image_path)
+    except UserError:
         return  # load_image reports unreadable images; the export itself does not need the pixels
     if (height, width) != tuple(shape):
         raise UserError(f"mask is {shape[1]}×{shape[0]} but image {image_path.name} is {width}×{height}")

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PIL import Image
 from pycocotools import mask as mask_utils
 
 from core.errors import UserError
-from core.images import IMAGE_SUFFIXES, natural_key
+from core.images import IMAGE_SUFFIXES, displayed_size, natural_key
 from core.masks import coco as coco_fmt
 from core.masks import voc as voc_fmt
 from core.masks.names import match_class_names, normalize_class_name, read_class_names
@@ -49,7 +48,7 @@ def import_voc_folder(folder: str | os.PathLike, class_names: Sequence[str]) -> 
             log.warning("%s has class index %d beyond class_names.txt; taken as ignore", png, int(unknown.max()))
         image = images.get(png.stem)
         if image is not None:
-            width, height = _image_size(image)
+            height, width = displayed_size(image)
             if (height, width) != mask.shape:
                 raise UserError(
                     f"mask {png.name} is {mask.shape[1]}×{mask.shape[0]} but image {image.name} is {width}×{height}"
@@ -62,17 +61,6 @@ def _images_by_stem(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     return {p.stem: p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if image.getexif().get(0x0112) in (5, 6, 7, 8):
-                width, height = height, width
-            return width, height
-    except OSError as exc:
-        raise UserError(f"cannot read image {path}: {exc}") from exc
 
 
 def import_coco(json_path: str | os.PathLike, class_names: Sequence[str]) -> dict[str, np.ndarray]:

@@ -15,11 +15,22 @@ from core.session.cache import FeatureCache
 from .conftest import box_mask
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def session(make_session, small_images):
+    """A fresh session per test: each test sets its own classes and labels, in any order or alone."""
     s = make_session()
     s.add_images([small_images])
     return s
+
+
+def label_the_cat(session, small_images) -> np.ndarray:
+    """Class 1 on a box over the cat of cat_chelsea.jpg, background around it, the left tenth unlabelled."""
+    cat = small_images / "cat_chelsea.jpg"
+    h, w = load_image(cat).shape[:2]
+    mask = box_mask((h, w), (0.1, 0.25, 0.9, 0.75), 1)
+    mask[:, : w // 10] = 255
+    session.add_labels(cat, mask)
+    return mask
 
 
 def test_classes_background_first_and_unknown_word_changes_nothing(session):
@@ -47,9 +58,7 @@ def test_labels_make_a_class_seen_and_survive_renames(session, small_images):
     assert [s.seen for s in status] == [False, False, False]
     cat = small_images / "cat_chelsea.jpg"
     h, w = load_image(cat).shape[:2]
-    mask = box_mask((h, w), (0.1, 0.25, 0.9, 0.75), 1)
-    mask[:, : w // 10] = 255
-    session.add_labels(cat, mask)
+    mask = label_the_cat(session, small_images)
     status = {s.name: s for s in session.class_status()}
     assert status["cat"].seen and status["cat"].labelled_pixels == int((mask == 1).sum())
     assert status["background"].seen and not status["person"].seen
@@ -67,6 +76,7 @@ def test_labels_make_a_class_seen_and_survive_renames(session, small_images):
 
 def test_fit_and_predict_with_labels(session, small_images):
     session.set_classes(["cat", "person"])
+    label_the_cat(session, small_images)
     report = session.fit()
     assert isinstance(report, FitReport)
     assert set(report.seen) == {"background", "cat"} and report.unseen == ["person"]
@@ -169,16 +179,14 @@ def test_zero_labels_finds_the_cat(make_session, small_images):
 
 
 def test_one_unreadable_image_does_not_stop_the_fit(make_session, small_images, tmp_path):
-    """A 16-bit PNG in the folder: the zero-label fit skips it; only predicting that image is an error."""
-    from PIL import Image
-
-    bad = tmp_path / "depth16.png"
-    Image.fromarray((np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)).save(bad)
+    """A text file named .png in the folder: the zero-label fit skips it; only predicting it is an error."""
+    bad = tmp_path / "notes.png"
+    bad.write_text("notes, not a picture")
     s = make_session()
     s.add_images([bad, small_images / "cat_chelsea.jpg"])
     s.set_classes(["cat"])
     pred = s.predict(small_images / "cat_chelsea.jpg")
     assert pred.labels.shape == load_image(small_images / "cat_chelsea.jpg").shape[:2]
     assert (pred.labels == 1).any()
-    with pytest.raises(UserError, match="depth16.png"):
+    with pytest.raises(UserError, match="notes.png"):
         s.predict(bad)
