@@ -25,6 +25,7 @@ from core.errors import UserError
 log = logging.getLogger(__name__)
 
 PROJECT_FILENAME = "zs3project.json"
+BACKUP_SUFFIX = ".last-good"  # zs3project.json.last-good: the previous readable project file
 LABELS_DIRNAME = "zs3_labels"
 FORMAT_VERSION = 1
 
@@ -129,14 +130,27 @@ def load_project(path: str | os.PathLike) -> ProjectData:
     except FileNotFoundError as exc:
         raise UserError(f"no project file at {path}") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path} is not a readable project file: {exc}") from exc
+        backup = path.with_name(path.name + BACKUP_SUFFIX)
+        keep = f"; the last good copy is kept as {backup.name}" if backup.is_file() else ""
+        raise UserError(f"{path} is not a readable project file: {exc}{keep}") from exc
     return ProjectData.from_json(path.parent, data)
 
 
 def save_project(project: ProjectData) -> Path:
-    text = json.dumps(project.to_json(), indent=2, ensure_ascii=False) + "\n"
-    atomic_write_text(project.path, text)
-    return project.path
+    """Write the project atomically; the file it replaces is kept as ``…json.last-good`` if it was readable
+    (a damaged file never overwrites the last good copy)."""
+    from core.masks.exporter import readable_json
+
+    path = project.path
+    try:
+        old = path.read_text(encoding="utf-8")
+        json.loads(old)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        old = None
+    if old is not None:
+        atomic_write_text(path.with_name(path.name + BACKUP_SUFFIX), old)
+    atomic_write_text(path, readable_json(project.to_json(), indent=2) + "\n")
+    return path
 
 
 def write_label_png(path: Path, labels: np.ndarray) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -54,6 +55,30 @@ def test_broken_project_file_is_a_user_error(tmp_path):
     (tmp_path / PROJECT_FILENAME).write_text(json.dumps({"format": "other"}))
     with pytest.raises(UserError, match="not a zs3 project file"):
         load_project(tmp_path)
+
+
+def test_a_corrupt_project_file_is_reported_and_the_last_good_copy_kept(tmp_path):
+    from app.project import BACKUP_SUFFIX
+
+    project = ProjectData(folder=tmp_path, images=["a.jpg"], classes=[ProjectClass("cat", "#ff0000", True)])
+    save_project(project)
+    project.classes.append(ProjectClass("dog", "#00ff00", True))
+    save_project(project)
+    backup = tmp_path / (PROJECT_FILENAME + BACKUP_SUFFIX)
+    assert [c["name"] for c in json.loads(backup.read_text())["classes"]] == ["cat"]
+    (tmp_path / PROJECT_FILENAME).write_text("{truncated")  # e.g. a crash of another program
+    with pytest.raises(UserError, match="last good copy"):
+        load_project(tmp_path)
+    save_project(project)  # saving over the damaged file keeps the good backup
+    assert [c["name"] for c in json.loads(backup.read_text())["classes"]] == ["cat"]
+    assert [c.name for c in load_project(tmp_path).classes] == ["cat", "dog"]
+
+
+def test_a_non_utf8_image_name_is_saved_and_read_back(tmp_path):
+    name = os.fsdecode(b"caf\xe9.jpg")  # a Latin-1 file name: lone surrogates in Python
+    project = ProjectData(folder=tmp_path, images=[name], status={name: "reviewed"})
+    save_project(project)
+    assert load_project(tmp_path).images == [name]
 
 
 def test_remap_by_name_follows_renames_and_deletions():
