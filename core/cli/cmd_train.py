@@ -278,6 +278,7 @@ def run_self_train(args) -> int:
     from core.errors import UserError
     from core.zs3 import pipeline as P
     from core.zs3 import steps_io
+    from core.zs3.self_training import DEFAULT_PERCENT, PAPER_PERCENT
 
     ck = _load(args.model, ("retrain", "self-train"))
     device = resolve_device(args.device)
@@ -287,7 +288,7 @@ def run_self_train(args) -> int:
     dataset = open_data(args)
     _check_classes(ck, dataset)
     seen_ids, unseen_ids = _ids(ck)
-    percent = args.percent if args.percent is not None else P.SELF_TRAIN_PERCENT.get(args.dataset, 25.0)
+    percent = args.percent if args.percent is not None else PAPER_PERCENT.get(args.dataset, DEFAULT_PERCENT)
     model = steps_io.model_from_checkpoint(ck).to(device)
     feats, labels = ck.bank_features.float(), ck.bank_labels.long()
     print(f"step 4: pseudo-labelling the top {percent:g}% unseen pixels on {len(dataset)} unlabelled images")

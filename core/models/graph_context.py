@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-IGNORE = 255
+from core.constants import IGNORE
+
 
 
 def class_adjacency(label_map, num_classes: int) -> Tensor:

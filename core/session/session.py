@@ -38,6 +38,7 @@ from core.errors import CancelledError, UserError
 from core.session.cache import FeatureCache, image_key
 from core.session.prior import ImageNetPrior, PriorConfig, prior_labels
 from core.session.types import ClassStatus, FitReport, Prediction
+from core.zs3.self_training import DEFAULT_PERCENT
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class SessionConfig:
     prior_images: int = 24  # images of the session the ImageNet prior reads (their features are computed)
     prior: PriorConfig = field(default_factory=PriorConfig)
     prior_skip: tuple = ()  # class names whose prior pixels are dropped (evaluation of the GMMN path)
-    self_train_percent: float = 50.0
+    self_train_percent: float = DEFAULT_PERCENT  # core.zs3.self_training: one definition
     seed: int = 0
 
 
@@ -609,7 +610,7 @@ class Session:
     def self_train(self, images=None, percent: float | None = None, progress: Progress | None = None,
                    cancel: threading.Event | None = None) -> FitReport:
         """ZS3Net self-training: confident unseen-class pixels of unlabelled images become labels, then refit."""
-        from core.zs3.self_training import select_pseudo_labels
+        from core.zs3.self_training import confidence_scores, select_over_set
 
         percent = self.config.self_train_percent if percent is None else float(percent)
         fitted = self._current(_sub(progress, 0.0, 0.2), cancel)
@@ -620,13 +621,15 @@ class Session:
         targets = [p for p in targets if _key(p) not in labelled]
         chosen: dict[str, np.ndarray] = {}
         if unseen and targets:
+            ranked = []  # (class, score) grids of every image: the top p % are taken over the whole set
             for i, path in enumerate(targets):
                 _check(cancel)
-                probs = self.probabilities(path, fitted, cancel, full_size=False)
-                grid = select_pseudo_labels(probs[None], unseen, percent)[0]
-                chosen[_key(path)] = np.asarray(grid, dtype=np.uint8)
+                pred, score = confidence_scores(self.probabilities(path, fitted, cancel, full_size=False))
+                ranked.append((pred[0], score[0]))
                 if progress:
                     progress(0.2 + 0.5 * (i + 1) / len(targets), f"pseudo-labels {i + 1}/{len(targets)}")
+            for path, grid in zip(targets, select_over_set(ranked, unseen, percent)):
+                chosen[_key(path)] = np.asarray(grid, dtype=np.uint8)
         with self._lock:
             self._pseudo = chosen
             self._version += 1

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.constants import IGNORE
 from core.errors import CancelledError, UserError
 
 log = logging.getLogger(__name__)
 
-IGNORE = 255
 Progress = Callable[[float, str], None]
 
 

@@ -14,12 +14,12 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from core.errors import CancelledError, UserError
 from core.models.gmmn import DEFAULT_SIGMAS, GMMN, mmd_loss
+from core.constants import IGNORE
+from core.errors import CancelledError, UserError
 
 log = logging.getLogger(__name__)
 
-IGNORE = 255
 Progress = Callable[[float, str], None]
 
 
@@ -38,6 +38,7 @@ class GMMNTrainConfig:
     classes_per_step: int | None = None  # None = every present class in every step
     scenes_per_step: int = 1  # graph-context generator only: scenes per step, as one block-diagonal graph
     output_relu: bool = True
+    kernel: str = "std"  # core.models.gmmn.KERNELS; docs/adr/0004-gmmn-kernel-and-budget.md
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -170,7 +171,7 @@ def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progres
         emb = class_embeddings[present[cls_idx]].repeat_interleave(per, dim=0)
         noise = gmmn.sample_noise(emb.shape[0], generator=gen, device=device)
         fake = gmmn(emb, noise).view(per_step, per, -1)
-        loss = mmd_loss(real, fake, config.sigmas)
+        loss = mmd_loss(real, fake, config.sigmas, config.kernel)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -370,7 +371,7 @@ def train_graph_gmmn(
             norm_adj = adjs[0] if len(adjs) == 1 else torch.block_diag(*adjs)  # scenes stay separate graphs
             noise = torch.rand(per, present.shape[0], gmmn.noise_dim, generator=gen, device=device)
             fake = gmmn(emb_all[present], norm_adj, noise, normalized=True).transpose(0, 1)  # (K, per, F)
-            loss = mmd_loss(real, fake, config.sigmas)
+            loss = mmd_loss(real, fake, config.sigmas, config.kernel)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

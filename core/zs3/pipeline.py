@@ -39,15 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.constants import IGNORE
 from core.errors import CancelledError, UserError
+from core.zs3.self_training import DEFAULT_PERCENT
 
 log = logging.getLogger(__name__)
 
-IGNORE = 255
 Progress = Callable[[float, str], None]
 
-#: the paper's self-training percentages
-SELF_TRAIN_PERCENT = {"voc": 25.0, "voc_aug": 25.0, "context": 75.0}
 
 
 # ----------------------------------------------------------------------------- configs
@@ -105,7 +104,7 @@ class GraphSceneConfig:
 class SelfTrainConfig:
     """Step 4 options. ``percent``: top p % most confident pixels per unseen class (25 VOC, 75 Context)."""
 
-    percent: float = 25.0
+    percent: float = DEFAULT_PERCENT
     max_per_class: int = 20000
     include_generated: bool = True
     sample_with_dropout: bool = True  # see core.zs3.generation.generate_features
@@ -743,7 +742,7 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     ``select_pseudo_labels`` would keep, subsampled. Returns ``(model, stats)``.
     """
     from core.device import inference_context
-    from core.zs3.self_training import PseudoLabelSelector
+    from core.zs3.self_training import PseudoLabelSelector, confidence_scores
 
     config = config or SelfTrainConfig(percent=percent)
     device = device or _model_device(model)
@@ -764,14 +763,13 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
         feat_dim = feats.shape[1]
         if logits.shape[-2:] != feats.shape[-2:]:
             logits = F.interpolate(logits, size=feats.shape[-2:], mode="bilinear", align_corners=False)
-        probs = logits.softmax(1)
-        selector.observe(probs)
-        conf, pred = probs.max(1)
+        pred, score = confidence_scores(logits.softmax(1))
+        selector.observe_scores(pred, score)
         flat_pred = pred.reshape(-1)
         mask = torch.isin(flat_pred, torch.tensor(unseen_ids, device=flat_pred.device))
         flat_feats = feats.permute(0, 2, 3, 1).reshape(-1, feat_dim)[mask]
-        # carry the confidence as an extra column so it survives the sampling
-        bank.add(torch.cat([flat_feats, conf.reshape(-1)[mask, None]], 1), flat_pred[mask])
+        # carry the score as an extra column so it survives the sampling
+        bank.add(torch.cat([flat_feats, score.reshape(-1)[mask, None]], 1), flat_pred[mask])
         done += len(batch)
         if progress is not None:
             progress(0.8 * done / max(1, total), f"pseudo-labelling {done}/{total} images")

@@ -77,6 +77,7 @@ class SyntheticBenchConfig:
     seg_lr: float = 0.05  # the paper's 7e-3 is for a pretrained ResNet-101; the tiny net starts from scratch
     gmmn_steps: int = 2000
     gmmn_lr: float = 1e-3  # the paper's 2e-4 needs many more steps than a CPU benchmark affords
+    gmmn_kernel: str = "std"  # core.models.gmmn.KERNELS (docs/adr/0004-gmmn-kernel-and-budget.md)
     max_per_class: int = 4000
     self_train_percent: float = 25.0
     seed: int = 0
@@ -153,7 +154,8 @@ def run_synthetic_benchmark(config: SyntheticBenchConfig | None = None, device: 
 
         t = time.perf_counter()
         note(0.5, "step 2: features + GMMN")
-        gmmn_cfg = GMMNTrainConfig(steps=config.gmmn_steps, lr=config.gmmn_lr, seed=config.seed)
+        gmmn_cfg = GMMNTrainConfig(steps=config.gmmn_steps, lr=config.gmmn_lr, seed=config.seed,
+                                   kernel=config.gmmn_kernel)
         contexts = None
         if config.graph_context:
             res = P.train_graph_generator(model, seen_only, seen_ids, emb, gmmn_cfg,

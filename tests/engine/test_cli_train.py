@@ -114,6 +114,7 @@ def test_cli_defaults_are_the_papers():
     from core.cli import cmd_train
     from core.zs3 import pipeline as P
     from core.zs3.generation import GMMNTrainConfig
+    from core.zs3.self_training import PAPER_PERCENT
 
     seg = P.SegTrainConfig()
     assert cmd_train.SEG_DEFAULTS == {k: getattr(seg, k) for k in cmd_train.SEG_DEFAULTS}
@@ -122,7 +123,7 @@ def test_cli_defaults_are_the_papers():
     assert cmd_train.GMMN_DEFAULTS == {k: getattr(g, k) for k in cmd_train.GMMN_DEFAULTS}
     assert (g.lr, g.per_class, tuple(g.sigmas)) == (2e-4, 128, (2.0, 5.0, 10.0, 20.0, 40.0, 80.0))
     assert cmd_train.FEATURES_PER_CLASS == P.FeatureConfig().max_per_class == P.SelfTrainConfig().max_per_class
-    assert P.SELF_TRAIN_PERCENT["voc"] == 25.0 and P.SELF_TRAIN_PERCENT["context"] == 75.0
+    assert PAPER_PERCENT["voc"] == 25.0 and PAPER_PERCENT["context"] == 75.0
 
 
 def test_cli_graph_context_path_end_to_end(folder, tmp_path, capsys):
