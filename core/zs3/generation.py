@@ -134,6 +134,17 @@ class _Adam:
             p.addcdiv_(m, denom, value=-self.lr / c1)
 
 
+def draw_rows(counts: Tensor, starts: Tensor, cls_idx: Tensor, per: int, gen: torch.Generator) -> Tensor:
+    """(K, per) row indices: ``per`` uniform draws with replacement inside each chosen class's block.
+
+    Rows are grouped by class (class k occupies ``starts[k] : starts[k] + counts[k]``); a class with
+    fewer rows than ``per`` is drawn with repeats rather than dropped, so rare classes still train.
+    """
+    c = counts[cls_idx, None]
+    offsets = (torch.rand(cls_idx.shape[0], int(per), generator=gen, device=counts.device) * c).long()
+    return starts[cls_idx, None] + torch.minimum(offsets, c - 1)
+
+
 def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progress, cancel) -> GMMN:
     device = feats.device
     k = present.shape[0]
@@ -165,9 +176,7 @@ def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progres
             cls_idx = torch.randperm(k, generator=gen, device=device)[:per_step]
         else:
             cls_idx = torch.arange(k, device=device)
-        offsets = (torch.rand(per_step, per, generator=gen, device=device) * counts[cls_idx, None]).long()
-        offsets = torch.minimum(offsets, counts[cls_idx, None] - 1)
-        real = feats[starts[cls_idx, None] + offsets]  # (K, per, F)
+        real = feats[draw_rows(counts, starts, cls_idx, per, gen)]  # (K, per, F)
         emb = class_embeddings[present[cls_idx]].repeat_interleave(per, dim=0)
         noise = gmmn.sample_noise(emb.shape[0], generator=gen, device=device)
         fake = gmmn(emb, noise).view(per_step, per, -1)

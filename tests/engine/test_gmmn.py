@@ -120,6 +120,14 @@ def test_rare_class_sampled_with_replacement_and_class_subsets(clusters):
     cfg = GMMNTrainConfig(steps=10, per_class=32, noise_dim=4, hidden_dim=16, classes_per_step=2)
     net = train_gmmn(feats[keep], labels[keep], emb, cfg)
     assert not net.training
+    # the draw itself: 32 rows from a class of 3 repeat them all, and never leave the class's block
+    from core.zs3.generation import draw_rows
+
+    counts, starts = torch.tensor([50, 3, 40]), torch.tensor([0, 50, 53])
+    rows = draw_rows(counts, starts, torch.tensor([1, 2]), 32, torch.Generator().manual_seed(0))
+    assert rows.shape == (2, 32)
+    assert set(rows[0].tolist()) == {50, 51, 52}
+    assert bool(((rows[1] >= 53) & (rows[1] < 93)).all()) and len(set(rows[1].tolist())) > 3
 
 
 @pytest.mark.parametrize("with_dropout", [True, False])
