@@ -211,12 +211,6 @@ class DeepLabV3Plus(nn.Module):
         self.classifier = layer.to(self.aspp.project[0].weight.device)
         self.config.num_classes = layer.out_channels
 
-    def freeze_bn(self) -> None:
-        """Keep BatchNorm statistics fixed (small-batch fine-tuning)."""
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.eval()
-
 
 def build_deeplab(config: DeepLabConfig | dict) -> DeepLabV3Plus:
     """Rebuild a network from its stored config (random weights; load a state dict afterwards)."""

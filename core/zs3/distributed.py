@@ -84,27 +84,28 @@ def wrap_model(model: torch.nn.Module, ctx: DistContext | None) -> torch.nn.Modu
 
 
 def make_sampler(dataset, ctx: DistContext | None, shuffle: bool = True, seed: int = 0):
-    """A ``DistributedSampler`` that gives each rank its own shard, or None when alone."""
+    """A ``DistributedSampler`` that gives each rank its own shard, or None when alone.
+
+    Shards are disjoint (the tail that does not divide evenly is dropped) when there are at least as
+    many images as ranks; with fewer they are padded by repetition instead, since a cut would leave
+    every shard empty and the training loop waiting forever for a batch.
+    """
     if ctx is None or not ctx.distributed:
         return None
     from torch.utils.data.distributed import DistributedSampler
 
     return DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed,
-                              drop_last=True)
+                              drop_last=len(dataset) >= ctx.world_size)
+
+
+def rank_seed(seed: int, ctx: DistContext | None) -> int:
+    """A seed of its own for each rank (rank 0 keeps ``seed``): loader workers and augmentations differ."""
+    return int(seed) + (1_000_003 * ctx.rank if ctx is not None and ctx.distributed else 0)
 
 
 def barrier(ctx: DistContext | None) -> None:
     if ctx is not None and ctx.distributed:
         dist.barrier()
-
-
-def broadcast_module(module: torch.nn.Module, ctx: DistContext | None, src: int = 0) -> None:
-    """Copy rank ``src``'s parameters and buffers into every rank (e.g. after a rank-0-only step)."""
-    if ctx is None or not ctx.distributed:
-        return
-    with torch.no_grad():
-        for tensor in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(tensor.data, src=src)
 
 
 def cleanup(ctx: DistContext | None) -> None:

@@ -320,16 +320,13 @@ def train_segmentation(model: nn.Module, dataset_seen_only, config: SegTrainConf
 
     world = dist_ctx.world_size if dist_ctx is not None and dist_ctx.distributed else 1
     per_rank = max(1, config.batch_size // world)
-    gen = torch.Generator().manual_seed(config.seed + (dist_ctx.rank if dist_ctx is not None else 0))
+    seed = zdist.rank_seed(config.seed, dist_ctx)
     transform = TrainTransform(base_size=config.base_size, crop_size=config.crop_size,
                                scale=tuple(config.scale),
-                               generator=gen if config.workers == 0 else None)  # workers: per-worker torch seeds
+                               generator=torch.Generator().manual_seed(seed) if config.workers == 0 else None)
     train_set = _Transformed(dataset_seen_only, transform)
     sampler = zdist.make_sampler(train_set, dist_ctx, shuffle=True, seed=config.seed)
-    loader = torch.utils.data.DataLoader(
-        train_set, batch_size=per_rank, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) >= per_rank * world,
-        num_workers=config.workers, generator=torch.Generator().manual_seed(config.seed),
-        pin_memory=device.type == "cuda")
+    loader = train_loader(train_set, per_rank, sampler, config.workers, seed, pin_memory=device.type == "cuda")
     net = zdist.wrap_model(model, dist_ctx)  # DDP broadcasts rank 0's weights here
     saved_unseen = (conv.weight.detach()[unseen_ids].clone(),
                     conv.bias.detach()[unseen_ids].clone() if conv.bias is not None else None)
@@ -367,6 +364,8 @@ def train_segmentation(model: nn.Module, dataset_seen_only, config: SegTrainConf
                          time.perf_counter() - start)
             if progress is not None and is_main:
                 progress(it / config.iterations, f"segmentation iter {it}/{config.iterations}, loss {loss.item():.3f}")
+        if it == 0:  # an epoch without a batch: looping again would never end
+            raise UserError(f"no training batch: {len(train_set)} images for batches of {per_rank} per process")
         epoch += 1
     with torch.no_grad():
         conv.weight[unseen_ids] = saved_unseen[0]
@@ -374,6 +373,18 @@ def train_segmentation(model: nn.Module, dataset_seen_only, config: SegTrainConf
             conv.bias[unseen_ids] = saved_unseen[1]
     model.eval()
     return model
+
+
+def train_loader(train_set, per_rank: int, sampler, workers: int, seed: int, pin_memory: bool = False):
+    """The step-1 loader: shuffled (or ``sampler``'s shard), full batches when there are enough images.
+
+    ``seed`` (per rank, ``distributed.rank_seed``) drives the shuffle and the loader workers' torch seeds,
+    from which the workers' random crops are drawn: ranks must not augment identically.
+    """
+    shard = len(sampler) if sampler is not None else len(train_set)
+    return torch.utils.data.DataLoader(
+        train_set, batch_size=per_rank, shuffle=sampler is None, sampler=sampler, drop_last=shard >= per_rank,
+        num_workers=workers, generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)
 
 
 class _Transformed(torch.utils.data.Dataset):
