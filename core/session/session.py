@@ -381,11 +381,11 @@ class Session:
             if self.config.gmmn_finetune_steps <= 0:
                 return base, False
             cfg = GMMNTrainConfig(steps=self.config.gmmn_finetune_steps, per_class=self.config.gmmn_per_class,
-                                  seed=self.config.seed, output_relu=base.output_relu)
+                                  seed=self.config.seed)
             start = copy.deepcopy(base)
         elif len(seen_ids) >= 2 and needed:  # no shipped GMMN for these word vectors: train one
             cfg = GMMNTrainConfig(steps=self.config.gmmn_steps, per_class=self.config.gmmn_per_class,
-                                  seed=self.config.seed, output_relu=False)
+                                  seed=self.config.seed)
             start = None
         else:
             return None, False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +40,9 @@ class ClassifierTrainConfig:
     balanced: bool = True
     max_per_class: int | None = 1500
     seed: int = 0
+    # loss weight of the ``upweight`` classes (the unseen ones in ZS3Net retraining) relative to the
+    # others; 1 = plain class balance. The reference release weighs unseen classes ×100 in its SGD fit.
+    unseen_weight: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,10 +70,12 @@ def train_classifier(
     init: nn.Linear | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    upweight: Sequence[int] = (),
 ) -> nn.Linear:
     """Fit ``nn.Linear(F, num_classes)`` on ``features`` (N,F) / ``labels`` (N,); 255 rows ignored.
 
-    ``init`` (same shape) warm-starts the fit. The result lives on the device of ``features``.
+    ``init`` (same shape) warm-starts the fit. The classes in ``upweight`` weigh
+    ``config.unseen_weight`` times as much in the loss. The result lives on the device of ``features``.
     """
     config = config or ClassifierTrainConfig()
     if cancel is not None and cancel.is_set():
@@ -100,6 +105,10 @@ def train_classifier(
         weight[present] = counts[present].sum() / (present.sum() * counts[present])
     else:
         weight = None
+    if len(upweight) and float(config.unseen_weight) != 1.0:
+        if weight is None:
+            weight = torch.ones(num_classes, device=device)
+        weight[torch.as_tensor(list(upweight), dtype=torch.long, device=device)] *= float(config.unseen_weight)
 
     dim = x.shape[1]
     w0 = torch.zeros(num_classes, dim, device=device)

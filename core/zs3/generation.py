@@ -37,7 +37,9 @@ class GMMNTrainConfig:
     seed: int = 0
     classes_per_step: int | None = None  # None = every present class in every step
     scenes_per_step: int = 1  # graph-context generator only: scenes per step, as one block-diagonal graph
-    output_relu: bool = True
+    # ReLU on the generated features: None = exactly when every real training feature is ≥ 0 (post-ReLU
+    # decoder features: on; the session's hypercolumns, which go negative: off). One rule for every caller.
+    output_relu: bool | None = None
     kernel: str = "std"  # core.models.gmmn.KERNELS; docs/adr/0004-gmmn-kernel-and-budget.md
 
     def to_dict(self) -> dict:
@@ -51,6 +53,13 @@ class GMMNTrainConfig:
         if "sigmas" in known:
             known["sigmas"] = tuple(known["sigmas"])
         return cls(**known)
+
+
+def resolve_output_relu(choice: bool | None, *real: Tensor) -> bool:
+    """``GMMNTrainConfig.output_relu``: as given, or (None) whether the real features are all ≥ 0."""
+    if choice is not None:
+        return bool(choice)
+    return all(bool((r >= 0).all()) for r in real if r.numel())
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -155,7 +164,7 @@ def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progres
             noise_dim=config.noise_dim,
             hidden_dim=config.hidden_dim,
             dropout=config.dropout,
-            output_relu=config.output_relu,
+            output_relu=resolve_output_relu(config.output_relu, feats),
         )
     if gmmn.embed_dim != class_embeddings.shape[1] or gmmn.feat_dim != feats.shape[1]:
         raise UserError(
@@ -353,7 +362,9 @@ def train_graph_gmmn(
         torch.manual_seed(int(config.seed))
         if gmmn is None:
             gmmn = GraphContextGMMN(emb_all.shape[1], feat_dim=prepared[0][0].shape[1], noise_dim=config.noise_dim,
-                                    hidden_dim=config.hidden_dim, dropout=config.dropout, output_relu=config.output_relu)
+                                    hidden_dim=config.hidden_dim, dropout=config.dropout,
+                                    output_relu=resolve_output_relu(config.output_relu,
+                                                                    *[p[0] for p in prepared]))
         if gmmn.embed_dim != emb_all.shape[1] or gmmn.feat_dim != prepared[0][0].shape[1]:
             raise UserError(
                 f"graph feature generator expects {gmmn.embed_dim}-d embeddings and {gmmn.feat_dim}-d features, "

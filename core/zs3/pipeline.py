@@ -728,7 +728,8 @@ def retrain_classifier(model: nn.Module, real_feats: Tensor, real_labels: Tensor
         labels.append(extra_labels.long().cpu())
     x = torch.cat([f.cpu() for f in feats]).to(device)
     y = torch.cat([lab.cpu() for lab in labels]).to(device)
-    linear = train_classifier(x, y, num_classes, config, progress=progress, cancel=cancel)
+    linear = train_classifier(x, y, num_classes, config, progress=progress, cancel=cancel,
+                              upweight=unseen_ids if gmmn is not None or extra_feats is not None else ())
     if gmmn is None and unseen_ids:
         with torch.no_grad():
             linear.weight[unseen_ids] = 0.0

@@ -230,3 +230,14 @@ def test_graph_gmmn_training_learns_context(scenes_per_step):
         feats, labels = generate_graph_features(net, emb, ids, adj, 50, seed=1)
         mean2 = feats[labels == 2].mean(0)
         assert mean2.argmax().item() == hot
+
+
+def test_output_relu_follows_the_sign_of_the_real_features(clusters):
+    """One rule for engine and session: ReLU on generated features exactly when the real ones are ≥ 0."""
+    feats, labels, _, emb = _problem(clusters)
+    cfg = GMMNTrainConfig(steps=2, per_class=8, noise_dim=4, hidden_dim=16)
+    assert cfg.output_relu is None
+    assert train_gmmn(feats, labels, emb, cfg).output_relu is True  # post-ReLU-like clusters
+    assert train_gmmn(feats - 1.0, labels, emb, cfg).output_relu is False  # features that go negative
+    forced = GMMNTrainConfig(steps=2, per_class=8, noise_dim=4, hidden_dim=16, output_relu=False)
+    assert train_gmmn(feats, labels, emb, forced).output_relu is False
