@@ -105,7 +105,7 @@ class SelfTrainConfig:
     """Step 4 options. ``percent``: top p % most confident pixels per unseen class (25 VOC, 75 Context)."""
 
     percent: float = DEFAULT_PERCENT
-    max_per_class: int = 20000
+    max_per_class: int = 1500  # at most the classifier's rows per class (it would subsample the rest)
     include_generated: bool = True
     sample_with_dropout: bool = True  # see core.zs3.generation.generate_features
     batch_size: int = 8
@@ -713,6 +713,10 @@ def retrain_classifier(model: nn.Module, real_feats: Tensor, real_labels: Tensor
     device = conv.weight.device
     feats = [real_feats.float()]
     labels = [real_labels.long()]
+    cap = config.max_per_class
+    if n_generated is not None and cap and n_generated > cap:
+        raise UserError(f"{n_generated} generated features per class but the classifier is fitted on at most "
+                        f"{cap} rows per class: raise its rows per class or generate fewer")
     if gmmn is not None and unseen_ids:
         if n_generated is None:
             counts = torch.bincount(real_labels.long(), minlength=num_classes)
@@ -756,7 +760,13 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     from core.device import inference_context
     from core.zs3.self_training import PseudoLabelSelector, confidence_scores
 
+    from core.zs3.classifier import ClassifierTrainConfig
+
     config = config or SelfTrainConfig(percent=percent)
+    cap = (classifier_config or ClassifierTrainConfig()).max_per_class
+    if cap and config.max_per_class > cap:
+        raise UserError(f"{config.max_per_class} pseudo-labelled pixels per class but the classifier is fitted on "
+                        f"at most {cap} rows per class: raise its rows per class or keep fewer pixels")
     device = device or _model_device(model)
     unseen_ids = [int(u) for u in unseen_ids]
     selector = PseudoLabelSelector(unseen_ids, percent)

@@ -187,7 +187,7 @@ def run_synthetic_benchmark(config: SyntheticBenchConfig | None = None, device: 
 
         t = time.perf_counter()
         note(0.9, "step 4: self-training")
-        st_cfg = P.SelfTrainConfig(percent=config.self_train_percent, max_per_class=config.max_per_class,
+        st_cfg = P.SelfTrainConfig(percent=config.self_train_percent, max_per_class=clf_cfg.max_per_class,
                                    seed=config.seed, sample_with_dropout=config.sample_with_dropout)
         zs3_st, st_stats = P.self_train(copy.deepcopy(zs3), unlabelled, unseen_ids, config.self_train_percent,
                                         feats, labels, gmmn, emb, st_cfg, clf_cfg, contexts=contexts)
