@@ -12,8 +12,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from core.constants import IGNORE
-
 
 
 def class_adjacency(label_map, num_classes: int) -> Tensor:

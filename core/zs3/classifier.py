@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from core.constants import IGNORE
 from core.errors import CancelledError, UserError
+from core.zs3.sampling import capped_subsample
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +47,6 @@ class ClassifierTrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _balanced_subsample(labels: Tensor, num_classes: int, cap: int | None, gen: torch.Generator) -> Tensor:
-    """Indices of at most ``cap`` random rows per class (all rows of smaller classes)."""
-    if cap is None:
-        return torch.arange(labels.shape[0], device=labels.device)
-    # Random key per row, sort by (class, key), keep the first ``cap`` of each class: no Python loop.
-    keys = torch.rand(labels.shape[0], generator=gen, device=labels.device)
-    order = torch.argsort(labels.double() * 2.0 + keys.double())
-    sorted_labels = labels[order]
-    counts = torch.bincount(sorted_labels, minlength=num_classes)
-    starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(labels.shape[0], device=labels.device) - starts[sorted_labels]
-    return order[rank < cap]
 
 
 def train_classifier(
@@ -91,7 +78,7 @@ def train_classifier(
     gen.manual_seed(int(config.seed))
     x_all = features[keep]
     y_all = labels[keep]
-    sel = _balanced_subsample(y_all, num_classes, config.max_per_class, gen)
+    sel = capped_subsample(y_all, config.max_per_class, gen)
     x = x_all[sel].float()
     y = y_all[sel]
 
@@ -220,14 +207,3 @@ def lbfgs_minimize(
         if converged or float(g.abs().max()) < 1e-6:
             break
     return x, f, it
-
-
-def linear_to_conv1x1(linear: nn.Linear) -> nn.Conv2d:
-    """The same classifier as a 1×1 convolution (how DeepLab applies it to a feature map)."""
-    conv = nn.Conv2d(linear.in_features, linear.out_features, kernel_size=1, bias=linear.bias is not None)
-    conv = conv.to(linear.weight.device)
-    with torch.no_grad():
-        conv.weight.copy_(linear.weight.view(linear.out_features, linear.in_features, 1, 1))
-        if linear.bias is not None:
-            conv.bias.copy_(linear.bias)
-    return conv

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from core.models.gmmn import DEFAULT_SIGMAS, GMMN, mmd_loss
+from core.zs3.sampling import capped_subsample
 from core.constants import IGNORE
 from core.errors import CancelledError, UserError
 
@@ -249,7 +250,7 @@ def generate_features(
     GMMN's device, grouped by class in the order of ``class_ids``; no autograd graph; the module's
     training flags are as before. A ``GraphContextGMMN`` (e.g. from a ``--graph-context``
     checkpoint) is sampled without context, each class as a lone node; in-context generation is
-    ``core.zs3.pipeline.generate_in_context``.
+    ``core.zs3.step2_graph.generate_in_context``.
     """
     from core.models.graph_context import GraphContextGMMN
 
@@ -304,18 +305,11 @@ def prepare_graph_scene(features: Tensor, label_map: Tensor, num_classes: int, m
         return None
     f, lab = f[keep], lab[keep]
     if max_per_class is not None:
-        # random key per row, sort by (class, key), keep the first max_per_class of each class
-        keys = torch.rand(lab.shape[0], generator=generator, device="cpu").to(lab.device)
-        order = torch.argsort(lab.double() * 2.0 + keys.double())
+        order = capped_subsample(lab, int(max_per_class), generator)
     else:
         order = torch.argsort(lab, stable=True)
     f, lab = f[order], lab[order]
     present, counts = torch.unique_consecutive(lab, return_counts=True)
-    if max_per_class is not None and int(counts.max()) > max_per_class:
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(lab.shape[0], device=lab.device) - starts.repeat_interleave(counts)
-        sel = rank < int(max_per_class)
-        f, counts = f[sel], counts.clamp(max=int(max_per_class))
     pc = present.cpu()
     adj = class_adjacency(torch.as_tensor(label_map).cpu(), num_classes)[pc][:, pc]
     return GraphScene(f.float(), present, counts, adj)

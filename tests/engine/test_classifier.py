@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from core.errors import CancelledError, UserError
-from core.zs3.classifier import ClassifierTrainConfig, linear_to_conv1x1, train_classifier
+from core.models.deeplab import linear_to_conv1x1
+from core.zs3.classifier import ClassifierTrainConfig, train_classifier
 
 
 def test_separable_features_are_classified(clusters):

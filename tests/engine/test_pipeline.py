@@ -172,7 +172,7 @@ def test_self_train_pseudo_labels_the_confident_share():
     gmmn = P.train_generator(feats, labels, emb, SEEN, GMMNTrainConfig(steps=3, per_class=8))
     _, stats = P.self_train(model, data, UNSEEN, 50.0, feats, labels, gmmn, emb,
                             P.SelfTrainConfig(percent=50.0, max_per_class=10_000),
-                            ClassifierTrainConfig(max_iter=5))
+                            ClassifierTrainConfig(max_iter=5, max_per_class=10_000))
     chosen = stats["pseudo_pixels"][UNSEEN[0]]
     assert predicted > 0
     assert abs(chosen - predicted / 2) <= 0.1 * predicted  # top 50% (confidence histogram resolution)

@@ -1,0 +1,45 @@
+"""Generalised ZS3 evaluation: arg-max over all classes, one confusion matrix over the whole set."""
+from __future__ import annotations
+
+import threading
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.zs3.common import (Progress, _check_cancel, _image_and_label, _iterate, _model_device, _same_size_batches,
+                             classifier_conv, normalize_images)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset, seen_ids: Sequence[int], unseen_ids: Sequence[int],
+             batch_size: int = 8, workers: int = 0, device: torch.device | None = None,
+             progress: Progress | None = None, cancel: threading.Event | None = None) -> dict:
+    """Generalised ZS3 evaluation: arg-max over all classes, one confusion matrix over the whole set.
+
+    Returns ``ConfusionMatrix.scores(seen_ids, unseen_ids)`` (pa/ma/miou per subset, hiou, per-class iou).
+    """
+    from core.device import inference_context
+    from core.metrics import ConfusionMatrix
+
+    device = device or _model_device(model)
+    num_classes = classifier_conv(model).out_channels
+    cm = ConfusionMatrix(num_classes)
+    model.eval()
+    total, done = len(dataset), 0
+    for batch in _same_size_batches(_iterate(dataset, _image_and_label, workers), batch_size):
+        _check_cancel(cancel, "evaluation")
+        images = normalize_images([b[0] for b in batch], device)
+        with inference_context(device):
+            logits = model(images)
+        if logits.shape[-2:] != images.shape[-2:]:
+            logits = F.interpolate(logits.float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        pred = logits.argmax(1).cpu()
+        target = torch.from_numpy(np.stack([b[1] for b in batch])).long()
+        cm.update(pred, target)
+        done += len(batch)
+        if progress is not None:
+            progress(done / max(1, total), f"evaluated {done}/{total} images")
+    return cm.scores(list(seen_ids), list(unseen_ids))
