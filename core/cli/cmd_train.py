@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 log = logging.getLogger("zs3.train")
 
@@ -21,7 +22,7 @@ DATASETS = ("voc", "voc_aug", "context", "folder")
 # The paper's settings, spelled out here so that building the parser does not import torch; a test
 # checks they equal the defaults of SegTrainConfig / GMMNTrainConfig / FeatureConfig / SelfTrainConfig.
 SEG_DEFAULTS = {"iterations": 30000, "batch_size": 16, "lr": 7e-3, "momentum": 0.9, "weight_decay": 5e-4,
-                "crop_size": 513, "base_size": 513}
+                "crop_size": 513, "base_size": 513, "head_lr_mult": 10.0}
 GMMN_DEFAULTS = {"steps": 1000, "lr": 2e-4, "per_class": 128}
 FEATURES_PER_CLASS = 20000
 BANK_PER_CLASS = 2000  # = core.checkpoint.DEFAULT_BANK_PER_CLASS
@@ -33,7 +34,8 @@ def _dataset_args(p: argparse.ArgumentParser, split_default: str = "train", requ
     p.add_argument("--root", required=required, help="dataset folder")
     p.add_argument("--sbd-root", default=None, help="SBD folder (voc_aug)")
     p.add_argument("--split", default=split_default, help=f"split (default {split_default})")
-    p.add_argument("--workers", type=int, default=0, help="data loading processes (default 0)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data loading processes (default: 0 on CPU, min(8, CPU cores) on CUDA)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -67,6 +69,12 @@ def register(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=seg["weight_decay"])
     p.add_argument("--crop-size", type=int, default=seg["crop_size"])
     p.add_argument("--base-size", type=int, default=seg["base_size"])
+    p.add_argument("--head-lr-mult", type=float, default=seg["head_lr_mult"],
+                   help=f"learning rate of ASPP, decoder and classifier relative to the backbone "
+                        f"(default {seg['head_lr_mult']:g}, the reference's)")
+    p.add_argument("--checkpoint-every", type=int, default=1000,
+                   help="iterations between resumable states written to OUT.resume (default 1000; 0 = none)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.resume of an interrupted run")
     _common(p)
     p.set_defaults(func=run_seg)
 
@@ -187,6 +195,40 @@ def _contexts(ck, path: str):
     return contexts
 
 
+def _workers(args, device) -> int:
+    """``--workers``, or 0 on CPU (the loader would compete with the model for the cores) and
+    min(8, cores) on CUDA (decoding and cropping 16 images per step would starve the GPU)."""
+    import os
+
+    if args.workers is not None:
+        return max(0, args.workers)
+    return min(8, os.cpu_count() or 1) if str(device).startswith("cuda") else 0
+
+
+def _write_resume(path: str, state: dict) -> None:
+    import torch
+
+    from core.atomic import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
+    log.info("resumable state at iteration %d written to %s", state["iteration"], path)
+
+
+def _read_resume(path: str) -> dict:
+    import torch
+
+    from core.errors import UserError
+
+    if not Path(path).is_file():
+        raise UserError(f"nothing to resume: {path} does not exist (it is written every --checkpoint-every "
+                        "iterations and removed when a run finishes)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to know about
+        raise UserError(f"cannot resume from {path}: {type(exc).__name__}") from None
+
+
 def _save(ck, path: str, bank_per_class: int | None = None) -> None:
     from core.checkpoint import DEFAULT_BANK_PER_CLASS, save_checkpoint
 
@@ -220,14 +262,21 @@ def run_seg(args) -> int:
         if ctx.is_main:
             print(f"  backbone {args.backbone}, initialised from: {init}")
         config = P.SegTrainConfig(iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
-                                  momentum=args.momentum, weight_decay=args.weight_decay, crop_size=args.crop_size,
-                                  base_size=args.base_size, workers=args.workers, seed=args.seed)
-        P.train_segmentation(model, seen_only, config, unseen_ids=unseen_ids, device=ctx.device, dist_ctx=ctx)
+                                  head_lr_mult=args.head_lr_mult, momentum=args.momentum,
+                                  weight_decay=args.weight_decay, crop_size=args.crop_size, base_size=args.base_size,
+                                  workers=_workers(args, ctx.device), seed=args.seed,
+                                  checkpoint_every=max(0, args.checkpoint_every))
+        resume_path = f"{args.out}.resume"
+        resume = _read_resume(resume_path) if args.resume else None
+        save_state = (lambda state: _write_resume(resume_path, state)) if ctx.is_main else None
+        P.train_segmentation(model, seen_only, config, unseen_ids=unseen_ids, device=ctx.device, dist_ctx=ctx,
+                             resume=resume, on_checkpoint=save_state)
         if ctx.is_main:
             ck = steps_io.make_checkpoint(model, names, unseen, spec, torch.from_numpy(emb), "seg",
                                           meta={"dataset": args.dataset, "seg_config": config.to_dict(),
                                                 "backbone_init": init, "world_size": ctx.world_size})
             _save(ck, args.out)
+            Path(resume_path).unlink(missing_ok=True)  # finished: nothing left to resume
         zdist.barrier(ctx)
     finally:
         zdist.cleanup(ctx)
@@ -267,7 +316,7 @@ def run_gmmn(args) -> int:
     if args.graph_context:
         print(f"step 2: scenes of seen classes on {len(seen_only)} images, graph-context generator")
         scene_config = P.GraphSceneConfig(max_scenes=args.max_scenes, max_per_class=args.max_per_class,
-                                          batch_size=args.batch_size, workers=args.workers, seed=args.seed)
+                                          batch_size=args.batch_size, workers=_workers(args, device), seed=args.seed)
         result = P.train_graph_generator(model, seen_only, seen_ids, emb, config, scene_config, device=device)
         gmmn, feats, labels = result.gmmn, result.features, result.labels
         meta["graph_contexts"] = P.contexts_to_list(result.contexts)
@@ -276,7 +325,7 @@ def run_gmmn(args) -> int:
         print(f"step 2: features of seen classes on {len(seen_only)} images")
         feats, labels = P.collect_features(model, seen_only, seen_ids,
                                            P.FeatureConfig(max_per_class=args.max_per_class,
-                                                           batch_size=args.batch_size, workers=args.workers,
+                                                           batch_size=args.batch_size, workers=_workers(args, device),
                                                            seed=args.seed), device=device)
         gmmn = P.train_generator(feats.to(device), labels.to(device), emb, seen_ids, config, device=device)
     meta["gmmn_config"] = config.to_dict()
@@ -341,7 +390,7 @@ def run_self_train(args) -> int:
     print(f"step 4: pseudo-labelling the top {percent:g}% unseen pixels on {len(dataset)} unlabelled images")
     clf = _classifier_config(args)
     config = P.SelfTrainConfig(percent=percent, max_per_class=args.max_per_class or clf.max_per_class,
-                               batch_size=args.batch_size, workers=args.workers, seed=args.seed)
+                               batch_size=args.batch_size, workers=_workers(args, device), seed=args.seed)
     _, stats = P.self_train(model, dataset, unseen_ids, percent, feats, labels, gmmn.to(device),
                             ck.class_embeddings, config, clf, device=device, contexts=_contexts(ck, args.model))
     for u, n in stats["pseudo_pixels"].items():

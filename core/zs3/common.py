@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.constants import IGNORE
@@ -133,3 +134,21 @@ def _image_only(dataset, i: int) -> tuple[np.ndarray]:
 def _image_and_label(dataset, i: int) -> tuple[np.ndarray, np.ndarray]:
     sample = dataset.load_sample(i) if hasattr(dataset, "load_sample") else dataset[i]
     return sample.image, sample.label
+
+
+def fp32_logits(model: nn.Module, images: Tensor, size=None) -> tuple[Tensor, Tensor]:
+    """``(features, logits)`` in float32: the network under inference mode (bf16 autocast on CUDA), then
+    the 1×1 classifier and any upsampling to ``size`` in fp32 — an arg-max or a softmax ranking over bf16
+    logits flips near-ties. ``size=None`` keeps the feature grid."""
+    from core.device import inference_context
+
+    with inference_context(images.device):
+        feats = model.features(images)
+        with torch.autocast(images.device.type, enabled=False):
+            feats = feats.float()
+            logits = model.classify(feats)
+            if size is not None and tuple(logits.shape[-2:]) != tuple(size):
+                upsample = getattr(model, "upsample", None)  # the network's own, as in its forward
+                logits = (upsample(logits, size) if upsample is not None
+                          else F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False))
+    return feats, logits

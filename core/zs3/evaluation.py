@@ -6,11 +6,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from core.zs3.common import (Progress, _check_cancel, _image_and_label, _iterate, _model_device, _same_size_batches,
-                             classifier_conv, normalize_images)
+                             classifier_conv, fp32_logits, normalize_images)
 
 
 @torch.no_grad()
@@ -21,7 +20,6 @@ def evaluate(model: nn.Module, dataset, seen_ids: Sequence[int], unseen_ids: Seq
 
     Returns ``ConfusionMatrix.scores(seen_ids, unseen_ids)`` (pa/ma/miou per subset, hiou, per-class iou).
     """
-    from core.device import inference_context
     from core.metrics import ConfusionMatrix
 
     device = device or _model_device(model)
@@ -32,10 +30,7 @@ def evaluate(model: nn.Module, dataset, seen_ids: Sequence[int], unseen_ids: Seq
     for batch in _same_size_batches(_iterate(dataset, _image_and_label, workers), batch_size):
         _check_cancel(cancel, "evaluation")
         images = normalize_images([b[0] for b in batch], device)
-        with inference_context(device):
-            logits = model(images)
-        if logits.shape[-2:] != images.shape[-2:]:
-            logits = F.interpolate(logits.float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        _, logits = fp32_logits(model, images, size=images.shape[-2:])
         pred = logits.argmax(1).cpu()
         target = torch.from_numpy(np.stack([b[1] for b in batch])).long()
         cm.update(pred, target)

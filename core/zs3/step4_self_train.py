@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from core.errors import UserError
 from core.zs3.common import (Progress, _check_cancel, _image_only, _iterate, _model_device, _same_size_batches,
-                             normalize_images)
+                             fp32_logits, normalize_images)
 from core.zs3.sampling import CappedSample
 from core.zs3.self_training import DEFAULT_PERCENT
 from core.zs3.step3_retrain import retrain_classifier
@@ -51,7 +51,6 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     (with their confidence) is kept; the sample is then cut at the threshold — the same pixels
     ``select_pseudo_labels`` would keep, subsampled. Returns ``(model, stats)``.
     """
-    from core.device import inference_context
     from core.zs3.self_training import PseudoLabelSelector, confidence_scores
 
     from core.zs3.classifier import ClassifierTrainConfig
@@ -72,10 +71,7 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     for batch in _same_size_batches(_iterate(unlabelled_dataset, _image_only, config.workers), config.batch_size):
         _check_cancel(cancel, "self-training")
         images = normalize_images([b[0] for b in batch], device)
-        with inference_context(device):
-            feats = model.features(images)
-            logits = model.classify(feats)
-        feats, logits = feats.float(), logits.float()
+        feats, logits = fp32_logits(model, images)
         feat_dim = feats.shape[1]
         if logits.shape[-2:] != feats.shape[-2:]:
             logits = F.interpolate(logits, size=feats.shape[-2:], mode="bilinear", align_corners=False)

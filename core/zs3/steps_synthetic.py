@@ -57,9 +57,11 @@ class TinySegNet(nn.Module):
     def classify(self, f: torch.Tensor) -> torch.Tensor:
         return self.classifier(f)
 
+    def upsample(self, logits: torch.Tensor, size) -> torch.Tensor:
+        return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.classify(self.features(x))
-        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return self.upsample(self.classify(self.features(x)), x.shape[-2:])
 
 
 @dataclass
@@ -146,6 +148,7 @@ def run_synthetic_benchmark(config: SyntheticBenchConfig | None = None, device: 
         seen_only = SeenOnly(train, unseen_ids, workers=1)
         model = build_model(config.backbone, len(names)).to(dev)
         seg_cfg = P.SegTrainConfig(iterations=config.seg_iterations, batch_size=config.seg_batch, lr=config.seg_lr,
+                                   head_lr_mult=1.0,  # the reference's 10× is for a pretrained backbone
                                    crop_size=config.size, base_size=config.size, scale=(0.75, 1.25),
                                    seed=config.seed, log_every=max(1, config.seg_iterations // 10))
         note(0.0, f"step 1: segmentation on {len(seen_only)} seen-only images ({seen_only.dropped} dropped)")

@@ -76,8 +76,11 @@ class EchoModel(nn.Module):
     def classify(self, f):
         return self.classifier(f)
 
+    def upsample(self, logits, size):
+        return F.interpolate(logits, size=tuple(size), mode="nearest")
+
     def forward(self, x):
-        return F.interpolate(self.classify(self.features(x)), size=x.shape[-2:], mode="nearest")
+        return self.upsample(self.classify(self.features(x)), x.shape[-2:])
 
 
 def test_classifier_copy_round_trip():
