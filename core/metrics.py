@@ -42,6 +42,11 @@ class ConfusionMatrix:
         """(C, C) counts, rows = ground truth, columns = prediction."""
         return self._counts[:, : self.num_classes].copy()
 
+    @property
+    def counts(self) -> np.ndarray:
+        """The live (C, C + 1) counts, last column = predictions outside the classes (to sum across processes)."""
+        return self._counts
+
     def reset(self) -> None:
         self._counts[:] = 0
 

@@ -284,14 +284,9 @@ def run_seg(args) -> int:
 
 
 def run_gmmn(args) -> int:
-    import torch
-
-    from core.data.seen_only import SeenOnly
-    from core.device import resolve_device
-    from core.zs3 import pipeline as P
-    from core.zs3 import steps_io
+    """Step 2; under torchrun the feature pass is split between the processes, rank 0 fits and writes."""
     from core.errors import UserError
-    from core.zs3.generation import GMMNTrainConfig
+    from core.zs3 import distributed as zdist
 
     ck = _load(args.model, ("seg",))
     if args.bank_per_class is None:
@@ -299,7 +294,26 @@ def run_gmmn(args) -> int:
     if not 1 <= args.bank_per_class <= args.max_per_class:
         raise UserError(f"--bank-per-class ({args.bank_per_class}) must be between 1 and --max-per-class "
                         f"({args.max_per_class}): the bank is a subsample of the features collected")
-    device = resolve_device(args.device)
+    if args.graph_context and zdist.launched_by_torchrun():
+        raise UserError("--graph-context collects its scenes in one process: run it without torchrun")
+    ctx = zdist.init_distributed(args.device)
+    try:
+        _gmmn_stage(args, ck, ctx)
+        zdist.barrier(ctx)
+    finally:
+        zdist.cleanup(ctx)
+    return 0
+
+
+def _gmmn_stage(args, ck, ctx) -> None:
+    import torch
+
+    from core.data.seen_only import SeenOnly
+    from core.zs3 import pipeline as P
+    from core.zs3 import steps_io
+    from core.zs3.generation import GMMNTrainConfig
+
+    device = ctx.device
     dataset = open_data(args)
     _check_classes(ck, dataset)
     seen_ids, unseen_ids = _ids(ck)
@@ -322,11 +336,14 @@ def run_gmmn(args) -> int:
         meta["graph_contexts"] = P.contexts_to_list(result.contexts)
         print(f"  {len(result.contexts)} distinct seen-only context graphs kept for step 3")
     else:
-        print(f"step 2: features of seen classes on {len(seen_only)} images")
+        if ctx.is_main:
+            print(f"step 2: features of seen classes on {len(seen_only)} images")
         feats, labels = P.collect_features(model, seen_only, seen_ids,
                                            P.FeatureConfig(max_per_class=args.max_per_class,
                                                            batch_size=args.batch_size, workers=_workers(args, device),
-                                                           seed=args.seed), device=device)
+                                                           seed=args.seed), device=device, dist_ctx=ctx)
+        if not ctx.is_main:
+            return
         gmmn = P.train_generator(feats.to(device), labels.to(device), emb, seen_ids, config, device=device)
     meta["gmmn_config"] = config.to_dict()
     meta["gmmn_kind"] = steps_io.gmmn_kind_of(gmmn)
@@ -334,7 +351,6 @@ def run_gmmn(args) -> int:
     out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), spec, emb, "gmmn", gmmn=gmmn,
                                    bank=(feats, labels), meta=meta)
     _save(out, args.out, args.bank_per_class)
-    return 0
 
 
 def run_retrain(args) -> int:

@@ -108,6 +108,53 @@ def barrier(ctx: DistContext | None) -> None:
         dist.barrier()
 
 
+class Shard:
+    """This rank's share of a dataset for one pass over it: images ``rank, rank + world, …``.
+
+    Unlike the training sampler it never pads, so every image is seen by exactly one rank (scores and
+    feature samples add up to the single-process ones). Reads go through the dataset's own methods.
+    """
+
+    def __init__(self, dataset, ctx: DistContext | None):
+        self.dataset = dataset
+        world, rank = (ctx.world_size, ctx.rank) if ctx is not None and ctx.distributed else (1, 0)
+        self.indices = list(range(rank, len(dataset), world))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+    def __getattr__(self, name: str):
+        if name in ("load_image", "load_label", "load_sample"):
+            method = getattr(self.dataset, name)
+            return lambda i: method(self.indices[i])
+        return getattr(self.dataset, name)
+
+
+def all_reduce_sum(array, ctx: DistContext | None):
+    """Element-wise sum of a NumPy array or tensor over all ranks (the input itself when alone)."""
+    if ctx is None or not ctx.distributed:
+        return array
+    import numpy as np
+
+    tensor = torch.as_tensor(array).clone()
+    on = tensor.to(ctx.device) if dist.get_backend() == "nccl" else tensor
+    dist.all_reduce(on)
+    out = on.cpu()
+    return out.numpy() if isinstance(array, np.ndarray) else out
+
+
+def all_gather_rows(rows: torch.Tensor, labels: torch.Tensor, ctx: DistContext | None):
+    """Every rank's ``(rows, labels)`` concatenated in rank order, on every rank."""
+    if ctx is None or not ctx.distributed:
+        return rows, labels
+    parts: list = [None] * ctx.world_size
+    dist.all_gather_object(parts, (rows.cpu(), labels.cpu()))
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
 def cleanup(ctx: DistContext | None) -> None:
     if ctx is not None and ctx.initialized and dist.is_initialized():
         dist.destroy_process_group()

@@ -15,12 +15,17 @@ from core.zs3.common import (Progress, _check_cancel, _image_and_label, _iterate
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, seen_ids: Sequence[int], unseen_ids: Sequence[int],
              batch_size: int = 8, workers: int = 0, device: torch.device | None = None,
-             progress: Progress | None = None, cancel: threading.Event | None = None) -> dict:
+             progress: Progress | None = None, cancel: threading.Event | None = None, dist_ctx=None) -> dict:
     """Generalised ZS3 evaluation: arg-max over all classes, one confusion matrix over the whole set.
 
     Returns ``ConfusionMatrix.scores(seen_ids, unseen_ids)`` (pa/ma/miou per subset, hiou, per-class iou).
+    Under torchrun (``dist_ctx``) each rank scores its shard and the matrices are summed: every rank
+    returns the scores of the whole set.
     """
     from core.metrics import ConfusionMatrix
+    from core.zs3 import distributed as zdist
+
+    dataset = zdist.Shard(dataset, dist_ctx)
 
     device = device or _model_device(model)
     num_classes = classifier_conv(model).out_channels
@@ -37,4 +42,6 @@ def evaluate(model: nn.Module, dataset, seen_ids: Sequence[int], unseen_ids: Seq
         done += len(batch)
         if progress is not None:
             progress(done / max(1, total), f"evaluated {done}/{total} images")
+    if dist_ctx is not None and dist_ctx.distributed:
+        cm.counts[:] = zdist.all_reduce_sum(cm.counts, dist_ctx)
     return cm.scores(list(seen_ids), list(unseen_ids))

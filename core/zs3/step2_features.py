@@ -15,7 +15,7 @@ from core.constants import IGNORE
 from core.errors import UserError
 from core.zs3.common import (Progress, _check_cancel, _image_and_label, _iterate, _model_device, _same_size_batches,
                              normalize_images, seen_lut)
-from core.zs3.sampling import CappedSample
+from core.zs3.sampling import CappedSample, capped_subsample
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,19 @@ def _labelled_rows(feats: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
 @torch.no_grad()
 def collect_features(model: nn.Module, dataset, seen_ids: Sequence[int], config: FeatureConfig | None = None,
                      device: torch.device | None = None, progress: Progress | None = None,
-                     cancel: threading.Event | None = None) -> tuple[Tensor, Tensor]:
+                     cancel: threading.Event | None = None, dist_ctx=None) -> tuple[Tensor, Tensor]:
     """Step 2a: real decoder features of seen-class pixels, ``(features (N,F) float32, labels (N,))`` on CPU.
 
     Every label map goes through a look-up table that sends any non-seen value to 255 *before* it is
     used (resized to the feature grid by nearest neighbour, then sampled); ``dataset`` itself should
     be the seen-only view, so unseen pixels are not even present. At most ``max_per_class`` pixels per
-    class are kept, a uniform random sample over the whole set.
+    class are kept, a uniform random sample over the whole set. Under torchrun (``dist_ctx``) each rank
+    reads its :class:`~core.zs3.distributed.Shard` and every rank returns the same merged sample.
     """
+    from core.zs3 import distributed as zdist
+
     config = config or FeatureConfig()
+    dataset = zdist.Shard(dataset, dist_ctx)
     bank = CappedSample(config.max_per_class, config.seed)
     total, done, feat_dim = len(dataset), 0, 0
     for feats, small in _seen_feature_batches(model, dataset, seen_ids, config.batch_size, config.workers,
@@ -83,6 +87,10 @@ def collect_features(model: nn.Module, dataset, seen_ids: Sequence[int], config:
         if progress is not None:
             progress(done / max(1, total), f"features of {done}/{total} images")
     feats, labels = bank.result(feat_dim)
+    if dist_ctx is not None and dist_ctx.distributed:
+        feats, labels = zdist.all_gather_rows(feats, labels, dist_ctx)
+        keep = capped_subsample(labels, config.max_per_class, torch.Generator().manual_seed(config.seed))
+        feats, labels = feats[keep], labels[keep]
     if feats.shape[0] == 0:
         raise UserError("no labelled pixel of a seen class found: cannot collect features")
     log.info("collected %d seen features over %d classes", feats.shape[0], len(torch.unique(labels)))
