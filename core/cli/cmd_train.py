@@ -83,7 +83,9 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, help="checkpoint of `zs3 train seg`")
     _dataset_args(p)
     p.add_argument("--embeddings", default=None, help="override the checkpoint's class embeddings")
-    p.add_argument("--steps", type=int, default=g["steps"])
+    p.add_argument("--steps", type=int, default=g["steps"],
+                   help=f"batched generator steps, each over all seen classes (default {g['steps']}; the "
+                        "reference's 30 epochs are ≈ 30 × Σ_images classes-in-image / seen classes, ADR 0004)")
     p.add_argument("--lr", type=float, default=g["lr"])
     p.add_argument("--per-class", type=int, default=g["per_class"], help="pixels per class per step (paper: 128)")
     p.add_argument("--max-per-class", type=int, default=FEATURES_PER_CLASS,

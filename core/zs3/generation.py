@@ -26,7 +26,11 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class GMMNTrainConfig:
-    """Defaults follow the paper: Adam 2e-4, 128 pixels per class per step, σ ∈ {2,…,80}."""
+    """Adam 2e-4, 128 pixels per class per step and σ ∈ {2,…,80} are the paper's. ``steps`` is not: the
+    paper gives no budget and the reference takes one single-class step per (image, class) for ≈ 30
+    epochs; one batched step here covers every seen class, so the reference's budget is about
+    30 × Σ_images |seen classes in it| / |seen classes| steps (docs/adr/0004-gmmn-kernel-and-budget.md).
+    """
 
     steps: int = 1000
     lr: float = 2e-4
