@@ -26,7 +26,7 @@ SEG_DEFAULTS = {"iterations": 30000, "batch_size": 16, "lr": 7e-3, "momentum": 0
 GMMN_DEFAULTS = {"steps": 1000, "lr": 2e-4, "per_class": 128}
 FEATURES_PER_CLASS = 20000
 BANK_PER_CLASS = 2000  # = core.checkpoint.DEFAULT_BANK_PER_CLASS
-CLASSIFIER_DEFAULTS = {"max_per_class": 1500, "max_iter": 60, "unseen_weight": 1.0}  # = ClassifierTrainConfig
+CLASSIFIER_DEFAULTS = {"max_per_class": 1500, "max_iter": 60, "unseen_weight": 100.0}  # = ClassifierTrainConfig
 
 
 def _dataset_args(p: argparse.ArgumentParser, split_default: str = "train", required: bool = True) -> None:

@@ -42,8 +42,8 @@ class ClassifierTrainConfig:
     max_per_class: int | None = 1500
     seed: int = 0
     # loss weight of the ``upweight`` classes (the unseen ones in ZS3Net retraining) relative to the
-    # others; 1 = plain class balance. The reference release weighs unseen classes ×100 in its SGD fit.
-    unseen_weight: float = 1.0
+    # others, on top of the class balance: the reference release's ×100 (docs/adr/0006-retraining.md)
+    unseen_weight: float = 100.0
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -217,7 +217,8 @@ def test_retrain_classifier_uses_generate_features_in_both_modes():
         gen, gen_labels = generate_features(gmmn, emb, UNSEEN, 40, seed=7, with_dropout=mode)
         from core.zs3.classifier import train_classifier
 
-        direct = train_classifier(torch.cat([feats, gen]), torch.cat([labels, gen_labels]), NUM_CLASSES, cfg)
+        direct = train_classifier(torch.cat([feats, gen]), torch.cat([labels, gen_labels]), NUM_CLASSES, cfg,
+                                  upweight=UNSEEN)  # retraining weighs unseen classes (ADR 0006)
         assert torch.allclose(P.classifier_as_linear(model).weight, direct.weight, atol=1e-5)
 
 
