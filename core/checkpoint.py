@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from core.atomic import atomic_open
+from core.constants import IGNORE
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 FORMAT_NAME = "zs3-annotator-checkpoint"
 FORMAT_VERSION = 1
 DEFAULT_BANK_PER_CLASS = 2000
-IGNORE = 255
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-IGNORE = 255
+from core.constants import IGNORE
 
 
 def _to_numpy(a) -> np.ndarray:
