@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from core.atomic import atomic_open
+from core.constants import IGNORE
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 FORMAT_NAME = "zs3-annotator-checkpoint"
 FORMAT_VERSION = 1
 DEFAULT_BANK_PER_CLASS = 2000
-IGNORE = 255
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Checkpoint:
 def feature_bank(features: Tensor, labels: Tensor, per_class: int = DEFAULT_BANK_PER_CLASS, seed: int = 0
                  ) -> tuple[Tensor, Tensor]:
     """A seeded random subsample of at most ``per_class`` rows per class; 255 rows dropped; float16."""
-    from core.zs3.classifier import _balanced_subsample
+    from core.zs3.sampling import capped_subsample
 
     labels = labels.long().cpu()
     features = features.detach().cpu()
@@ -104,7 +104,7 @@ def feature_bank(features: Tensor, labels: Tensor, per_class: int = DEFAULT_BANK
     if labels.numel() == 0:
         return torch.zeros(0, features.shape[1], dtype=torch.float16), torch.zeros(0, dtype=torch.long)
     gen = torch.Generator().manual_seed(int(seed))
-    idx = _balanced_subsample(labels, int(labels.max()) + 1, int(per_class), gen)
+    idx = capped_subsample(labels, int(per_class), gen)
     idx = idx.sort().values
     return features[idx].to(torch.float16), labels[idx]
 

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-IGNORE = 255
+from core.constants import IGNORE
 
 
 def _to_numpy(a) -> np.ndarray:
@@ -41,6 +41,11 @@ class ConfusionMatrix:
     def matrix(self) -> np.ndarray:
         """(C, C) counts, rows = ground truth, columns = prediction."""
         return self._counts[:, : self.num_classes].copy()
+
+    @property
+    def counts(self) -> np.ndarray:
+        """The live (C, C + 1) counts, last column = predictions outside the classes (to sum across processes)."""
+        return self._counts
 
     def reset(self) -> None:
         self._counts[:] = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 log = logging.getLogger("zs3.train")
 
@@ -21,9 +22,11 @@ DATASETS = ("voc", "voc_aug", "context", "folder")
 # The paper's settings, spelled out here so that building the parser does not import torch; a test
 # checks they equal the defaults of SegTrainConfig / GMMNTrainConfig / FeatureConfig / SelfTrainConfig.
 SEG_DEFAULTS = {"iterations": 30000, "batch_size": 16, "lr": 7e-3, "momentum": 0.9, "weight_decay": 5e-4,
-                "crop_size": 513, "base_size": 513}
+                "crop_size": 513, "base_size": 513, "head_lr_mult": 10.0}
 GMMN_DEFAULTS = {"steps": 1000, "lr": 2e-4, "per_class": 128}
 FEATURES_PER_CLASS = 20000
+BANK_PER_CLASS = 2000  # = core.checkpoint.DEFAULT_BANK_PER_CLASS
+CLASSIFIER_DEFAULTS = {"max_per_class": 1500, "max_iter": 60, "unseen_weight": 100.0}  # = ClassifierTrainConfig
 
 
 def _dataset_args(p: argparse.ArgumentParser, split_default: str = "train", required: bool = True) -> None:
@@ -31,7 +34,8 @@ def _dataset_args(p: argparse.ArgumentParser, split_default: str = "train", requ
     p.add_argument("--root", required=required, help="dataset folder")
     p.add_argument("--sbd-root", default=None, help="SBD folder (voc_aug)")
     p.add_argument("--split", default=split_default, help=f"split (default {split_default})")
-    p.add_argument("--workers", type=int, default=0, help="data loading processes (default 0)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data loading processes (default: 0 on CPU, min(8, CPU cores) on CUDA)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -52,7 +56,10 @@ def register(subparsers) -> None:
     p.add_argument("--unseen", default=None, help='unseen class names, e.g. "cow,motorbike"')
     p.add_argument("--unseen-k", type=int, default=None, help="the paper's K-unseen split (2, 4, 6, 8, 10)")
     p.add_argument("--backbone", default="resnet101", help="resnet101 (paper), resnet18…, or tiny (tests)")
-    p.add_argument("--backbone-weights", default=None, help="ImageNet ResNet state dict (local file)")
+    p.add_argument("--backbone-weights", default=None, metavar="imagenet-wo-pascal|imagenet|PATH|none",
+                   help="backbone init (default for ResNets: imagenet-wo-pascal, the paper's, read from "
+                        "$ZS3_BACKBONE_DIR or ~/.cache/zs3-annotator/backbones; imagenet: torchvision's cached "
+                        "file, which saw the Pascal classes; none: random; tiny: always none). Never downloads")
     p.add_argument("--output-stride", type=int, default=16)
     p.add_argument("--embeddings", default="auto", help="auto (paper vectors on VOC/Context), default, FILE")
     p.add_argument("--iterations", type=int, default=seg["iterations"])
@@ -62,6 +69,12 @@ def register(subparsers) -> None:
     p.add_argument("--weight-decay", type=float, default=seg["weight_decay"])
     p.add_argument("--crop-size", type=int, default=seg["crop_size"])
     p.add_argument("--base-size", type=int, default=seg["base_size"])
+    p.add_argument("--head-lr-mult", type=float, default=seg["head_lr_mult"],
+                   help=f"learning rate of ASPP, decoder and classifier relative to the backbone "
+                        f"(default {seg['head_lr_mult']:g}, the reference's)")
+    p.add_argument("--checkpoint-every", type=int, default=1000,
+                   help="iterations between resumable states written to OUT.resume (default 1000; 0 = none)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.resume of an interrupted run")
     _common(p)
     p.set_defaults(func=run_seg)
 
@@ -70,11 +83,18 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, help="checkpoint of `zs3 train seg`")
     _dataset_args(p)
     p.add_argument("--embeddings", default=None, help="override the checkpoint's class embeddings")
-    p.add_argument("--steps", type=int, default=g["steps"])
+    p.add_argument("--steps", type=int, default=g["steps"],
+                   help=f"batched generator steps, each over all seen classes (default {g['steps']}; the "
+                        "reference's 30 epochs are ≈ 30 × Σ_images classes-in-image / seen classes, ADR 0004)")
     p.add_argument("--lr", type=float, default=g["lr"])
     p.add_argument("--per-class", type=int, default=g["per_class"], help="pixels per class per step (paper: 128)")
     p.add_argument("--max-per-class", type=int, default=FEATURES_PER_CLASS,
-                   help="real features sampled per class")
+                   help=f"real features sampled per class to train the generator on (default {FEATURES_PER_CLASS})")
+    p.add_argument("--bank-per-class", type=int, default=None,
+                   help=f"of those, real features per class stored for retrain/self-train "
+                        f"(default {BANK_PER_CLASS} or --max-per-class if smaller)")
+    p.add_argument("--kernel", choices=("std", "variance"), default="std",
+                   help="how the MMD bandwidths enter the kernel (docs/adr/0004; default std)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--graph-context", action="store_true",
                    help="graph-context generator (ZS3Net-GC): features depend on the neighbouring classes")
@@ -86,7 +106,9 @@ def register(subparsers) -> None:
 
     p = stages.add_parser("retrain", help="step 3: final classifier on real seen + generated unseen features")
     p.add_argument("--model", required=True, help="checkpoint of `zs3 train gmmn`")
-    p.add_argument("--n-generated", type=int, default=None, help="generated features per unseen class")
+    p.add_argument("--n-generated", type=int, default=None,
+                   help="generated features per unseen class (default: the largest real class, up to --rows-per-class)")
+    _classifier_args(p)
     _common(p)
     p.set_defaults(func=run_retrain)
 
@@ -94,10 +116,33 @@ def register(subparsers) -> None:
     p.add_argument("--model", required=True, help="checkpoint of `zs3 train retrain`")
     _dataset_args(p)
     p.add_argument("--percent", type=float, default=None, help="top p%% per unseen class (paper: 25 VOC, 75 Context)")
-    p.add_argument("--max-per-class", type=int, default=FEATURES_PER_CLASS)
+    p.add_argument("--max-per-class", type=int, default=None,
+                   help="pseudo-labelled pixels kept per unseen class (default: --rows-per-class)")
     p.add_argument("--batch-size", type=int, default=8)
+    _classifier_args(p)
     _common(p)
     p.set_defaults(func=run_self_train)
+
+
+def _classifier_args(p: argparse.ArgumentParser) -> None:
+    c = CLASSIFIER_DEFAULTS
+    p.add_argument("--rows-per-class", type=int, default=c["max_per_class"],
+                   help=f"rows per class the classifier is fitted on, real, generated and pseudo-labelled "
+                        f"together (default {c['max_per_class']})")
+    p.add_argument("--classifier-iter", type=int, default=c["max_iter"],
+                   help=f"L-BFGS iterations of the class-balanced fit (default {c['max_iter']})")
+    p.add_argument("--unseen-weight", type=float, default=c["unseen_weight"],
+                   help=f"loss weight of unseen classes relative to seen ones (default {c['unseen_weight']:g}, ADR 0006)")
+
+
+def _classifier_config(args):
+    from core.errors import UserError
+    from core.zs3.classifier import ClassifierTrainConfig
+
+    if args.rows_per_class < 1 or args.classifier_iter < 1 or args.unseen_weight <= 0:
+        raise UserError("--rows-per-class and --classifier-iter must be at least 1, --unseen-weight above 0")
+    return ClassifierTrainConfig(max_iter=args.classifier_iter, max_per_class=args.rows_per_class,
+                                 unseen_weight=args.unseen_weight, seed=args.seed)
 
 
 # ----------------------------------------------------------------------------- shared
@@ -152,10 +197,44 @@ def _contexts(ck, path: str):
     return contexts
 
 
-def _save(ck, path: str) -> None:
-    from core.checkpoint import save_checkpoint
+def _workers(args, device) -> int:
+    """``--workers``, or 0 on CPU (the loader would compete with the model for the cores) and
+    min(8, cores) on CUDA (decoding and cropping 16 images per step would starve the GPU)."""
+    import os
 
-    save_checkpoint(path, ck)
+    if args.workers is not None:
+        return max(0, args.workers)
+    return min(8, os.cpu_count() or 1) if str(device).startswith("cuda") else 0
+
+
+def _write_resume(path: str, state: dict) -> None:
+    import torch
+
+    from core.atomic import atomic_open
+
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
+    log.info("resumable state at iteration %d written to %s", state["iteration"], path)
+
+
+def _read_resume(path: str) -> dict:
+    import torch
+
+    from core.errors import UserError
+
+    if not Path(path).is_file():
+        raise UserError(f"nothing to resume: {path} does not exist (it is written every --checkpoint-every "
+                        "iterations and removed when a run finishes)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a damaged file is the user's to know about
+        raise UserError(f"cannot resume from {path}: {type(exc).__name__}") from None
+
+
+def _save(ck, path: str, bank_per_class: int | None = None) -> None:
+    from core.checkpoint import DEFAULT_BANK_PER_CLASS, save_checkpoint
+
+    save_checkpoint(path, ck, bank_per_class=bank_per_class or DEFAULT_BANK_PER_CLASS)
     print(f"wrote {path}")
 
 
@@ -180,16 +259,26 @@ def run_seg(args) -> int:
         if ctx.is_main:
             print(f"step 1: {len(seen_only)} of {len(dataset)} images have no unseen class "
                   f"({', '.join(unseen)}); training on them")
+        _, init = steps_io.resolve_backbone_weights(args.backbone_weights, args.backbone)
         model = steps_io.build_model(args.backbone, len(names), args.output_stride, args.backbone_weights)
+        if ctx.is_main:
+            print(f"  backbone {args.backbone}, initialised from: {init}")
         config = P.SegTrainConfig(iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
-                                  momentum=args.momentum, weight_decay=args.weight_decay, crop_size=args.crop_size,
-                                  base_size=args.base_size, workers=args.workers, seed=args.seed)
-        P.train_segmentation(model, seen_only, config, unseen_ids=unseen_ids, device=ctx.device, dist_ctx=ctx)
+                                  head_lr_mult=args.head_lr_mult, momentum=args.momentum,
+                                  weight_decay=args.weight_decay, crop_size=args.crop_size, base_size=args.base_size,
+                                  workers=_workers(args, ctx.device), seed=args.seed,
+                                  checkpoint_every=max(0, args.checkpoint_every))
+        resume_path = f"{args.out}.resume"
+        resume = _read_resume(resume_path) if args.resume else None
+        save_state = (lambda state: _write_resume(resume_path, state)) if ctx.is_main else None
+        P.train_segmentation(model, seen_only, config, unseen_ids=unseen_ids, device=ctx.device, dist_ctx=ctx,
+                             resume=resume, on_checkpoint=save_state)
         if ctx.is_main:
             ck = steps_io.make_checkpoint(model, names, unseen, spec, torch.from_numpy(emb), "seg",
                                           meta={"dataset": args.dataset, "seg_config": config.to_dict(),
-                                                "world_size": ctx.world_size})
+                                                "backbone_init": init, "world_size": ctx.world_size})
             _save(ck, args.out)
+            Path(resume_path).unlink(missing_ok=True)  # finished: nothing left to resume
         zdist.barrier(ctx)
     finally:
         zdist.cleanup(ctx)
@@ -197,16 +286,36 @@ def run_seg(args) -> int:
 
 
 def run_gmmn(args) -> int:
+    """Step 2; under torchrun the feature pass is split between the processes, rank 0 fits and writes."""
+    from core.errors import UserError
+    from core.zs3 import distributed as zdist
+
+    ck = _load(args.model, ("seg",))
+    if args.bank_per_class is None:
+        args.bank_per_class = min(BANK_PER_CLASS, args.max_per_class)
+    if not 1 <= args.bank_per_class <= args.max_per_class:
+        raise UserError(f"--bank-per-class ({args.bank_per_class}) must be between 1 and --max-per-class "
+                        f"({args.max_per_class}): the bank is a subsample of the features collected")
+    if args.graph_context and zdist.launched_by_torchrun():
+        raise UserError("--graph-context collects its scenes in one process: run it without torchrun")
+    ctx = zdist.init_distributed(args.device)
+    try:
+        _gmmn_stage(args, ck, ctx)
+        zdist.barrier(ctx)
+    finally:
+        zdist.cleanup(ctx)
+    return 0
+
+
+def _gmmn_stage(args, ck, ctx) -> None:
     import torch
 
     from core.data.seen_only import SeenOnly
-    from core.device import resolve_device
     from core.zs3 import pipeline as P
     from core.zs3 import steps_io
     from core.zs3.generation import GMMNTrainConfig
 
-    ck = _load(args.model, ("seg",))
-    device = resolve_device(args.device)
+    device = ctx.device
     dataset = open_data(args)
     _check_classes(ck, dataset)
     seen_ids, unseen_ids = _ids(ck)
@@ -217,30 +326,33 @@ def run_gmmn(args) -> int:
     model = steps_io.model_from_checkpoint(ck).to(device)
     seen_only = SeenOnly(dataset, unseen_ids)
     config = GMMNTrainConfig(steps=args.steps, lr=args.lr, per_class=args.per_class, seed=args.seed,
-                             scenes_per_step=args.scenes_per_step)
+                             scenes_per_step=args.scenes_per_step, kernel=args.kernel)
     meta = dict(ck.meta)
     meta.pop("graph_contexts", None)
     if args.graph_context:
         print(f"step 2: scenes of seen classes on {len(seen_only)} images, graph-context generator")
         scene_config = P.GraphSceneConfig(max_scenes=args.max_scenes, max_per_class=args.max_per_class,
-                                          batch_size=args.batch_size, workers=args.workers, seed=args.seed)
+                                          batch_size=args.batch_size, workers=_workers(args, device), seed=args.seed)
         result = P.train_graph_generator(model, seen_only, seen_ids, emb, config, scene_config, device=device)
         gmmn, feats, labels = result.gmmn, result.features, result.labels
         meta["graph_contexts"] = P.contexts_to_list(result.contexts)
         print(f"  {len(result.contexts)} distinct seen-only context graphs kept for step 3")
     else:
-        print(f"step 2: features of seen classes on {len(seen_only)} images")
+        if ctx.is_main:
+            print(f"step 2: features of seen classes on {len(seen_only)} images")
         feats, labels = P.collect_features(model, seen_only, seen_ids,
                                            P.FeatureConfig(max_per_class=args.max_per_class,
-                                                           batch_size=args.batch_size, workers=args.workers,
-                                                           seed=args.seed), device=device)
+                                                           batch_size=args.batch_size, workers=_workers(args, device),
+                                                           seed=args.seed), device=device, dist_ctx=ctx)
+        if not ctx.is_main:
+            return
         gmmn = P.train_generator(feats.to(device), labels.to(device), emb, seen_ids, config, device=device)
     meta["gmmn_config"] = config.to_dict()
     meta["gmmn_kind"] = steps_io.gmmn_kind_of(gmmn)
+    meta["bank_per_class"] = args.bank_per_class
     out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), spec, emb, "gmmn", gmmn=gmmn,
                                    bank=(feats, labels), meta=meta)
-    _save(out, args.out)
-    return 0
+    _save(out, args.out, args.bank_per_class)
 
 
 def run_retrain(args) -> int:
@@ -263,9 +375,11 @@ def run_retrain(args) -> int:
     contexts = _contexts(ck, args.model)
     print(f"step 3: classifier on {int(seen_rows.sum())} real seen features + generated features of "
           f"{len(unseen_ids)} unseen classes" + (" (graph context)" if contexts is not None else ""))
+    clf = _classifier_config(args)
     P.retrain_classifier(model, feats[seen_rows], labels[seen_rows], gmmn.to(device), ck.class_embeddings,
-                         unseen_ids, n_generated=args.n_generated, seed=args.seed, contexts=contexts)
+                         unseen_ids, clf, n_generated=args.n_generated, seed=args.seed, contexts=contexts)
     meta = dict(ck.meta)
+    meta["classifier_config"] = clf.to_dict()
     out = steps_io.make_checkpoint(model, ck.class_names, steps_io.unseen_of(ck), ck.embedding_spec,
                                    ck.class_embeddings, "retrain", gmmn=gmmn,
                                    bank=(feats[seen_rows], labels[seen_rows]), meta=meta)
@@ -278,6 +392,7 @@ def run_self_train(args) -> int:
     from core.errors import UserError
     from core.zs3 import pipeline as P
     from core.zs3 import steps_io
+    from core.zs3.self_training import DEFAULT_PERCENT, PAPER_PERCENT
 
     ck = _load(args.model, ("retrain", "self-train"))
     device = resolve_device(args.device)
@@ -287,14 +402,15 @@ def run_self_train(args) -> int:
     dataset = open_data(args)
     _check_classes(ck, dataset)
     seen_ids, unseen_ids = _ids(ck)
-    percent = args.percent if args.percent is not None else P.SELF_TRAIN_PERCENT.get(args.dataset, 25.0)
+    percent = args.percent if args.percent is not None else PAPER_PERCENT.get(args.dataset, DEFAULT_PERCENT)
     model = steps_io.model_from_checkpoint(ck).to(device)
     feats, labels = ck.bank_features.float(), ck.bank_labels.long()
     print(f"step 4: pseudo-labelling the top {percent:g}% unseen pixels on {len(dataset)} unlabelled images")
-    config = P.SelfTrainConfig(percent=percent, max_per_class=args.max_per_class, batch_size=args.batch_size,
-                               workers=args.workers, seed=args.seed)
+    clf = _classifier_config(args)
+    config = P.SelfTrainConfig(percent=percent, max_per_class=args.max_per_class or clf.max_per_class,
+                               batch_size=args.batch_size, workers=_workers(args, device), seed=args.seed)
     _, stats = P.self_train(model, dataset, unseen_ids, percent, feats, labels, gmmn.to(device),
-                            ck.class_embeddings, config, device=device, contexts=_contexts(ck, args.model))
+                            ck.class_embeddings, config, clf, device=device, contexts=_contexts(ck, args.model))
     for u, n in stats["pseudo_pixels"].items():
         print(f"  {ck.class_names[u]}: {n} pseudo-labelled pixels")
     meta = dict(ck.meta)

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core.constants import IGNORE
 from core.data import Sample
 from core.data.folder import SegmentationDataset, existing_dir, find_image, read_id_list
 from core.data.splits import CONTEXT_CLASSES, normalize_class_name
@@ -36,7 +37,6 @@ from core.errors import UserError
 
 log = logging.getLogger(__name__)
 
-IGNORE_INDEX = 255
 # labels.txt spellings that differ from CONTEXT_CLASSES once normalised.
 _CONTEXT_ALIASES = {"diningtable": "table", "pottedplants": "pottedplant", "tvmonitors": "tvmonitor"}
 _LINE = re.compile(r"^\s*(\d+)\s*:\s*(.+?)\s*$")
@@ -92,7 +92,7 @@ def context_lookup(labels: dict[int, str], num_classes: int = 60) -> np.ndarray:
     if num_classes == 60:
         return lut60
     lut59 = lut60.astype(np.int16) - 1
-    lut59[lut59 < 0] = IGNORE_INDEX
+    lut59[lut59 < 0] = IGNORE
     return lut59.astype(np.uint8)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch.utils.data
 from PIL import Image, UnidentifiedImageError
 
+from core.constants import IGNORE
 from core.data import Sample
 from core.data.splits import normalize_class_name
 from core.errors import UserError
@@ -27,7 +28,6 @@ from core.images import IMAGE_SUFFIXES, displayed_size, load_image, natural_key
 
 log = logging.getLogger(__name__)
 
-IGNORE_INDEX = 255
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -107,7 +107,7 @@ def read_class_names(path: Path) -> list[str]:
 
 def check_label_values(label: np.ndarray, num_classes: int, where: str) -> np.ndarray:
     """``UserError`` when ``label`` holds an index that is neither a class nor 255."""
-    bad = label[(label >= num_classes) & (label != IGNORE_INDEX)]
+    bad = label[(label >= num_classes) & (label != IGNORE)]
     if bad.size:
         raise UserError(f"{where} holds class index {int(bad.max())} but only {num_classes} classes are defined")
     return label
@@ -132,7 +132,7 @@ class SegmentationDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
-    ignore_index = IGNORE_INDEX
+    ignore_index = IGNORE
 
     def load_label(self, index: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -241,6 +241,6 @@ class FolderDataset(SegmentationDataset):
     def load_label(self, index: int) -> np.ndarray:
         path = self.mask_path(index)
         if not path.is_file():
-            return np.full(displayed_size(self.image_paths[index]), IGNORE_INDEX, dtype=np.uint8)
+            return np.full(displayed_size(self.image_paths[index]), IGNORE, dtype=np.uint8)
         label = read_index_png(path)
         return check_label_values(label, len(self.class_names), f"mask {path.name}")

@@ -37,7 +37,6 @@ from core.data import Sample
 
 log = logging.getLogger(__name__)
 
-IGNORE_INDEX = 255
 
 HUE_NAMES: tuple[str, ...] = ("red", "orange", "yellow", "chartreuse", "green", "spring", "cyan", "azure",
                               "blue", "violet", "magenta", "rose")

@@ -20,9 +20,10 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from core.constants import IGNORE
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-IGNORE_INDEX = 255
 _NEAREST = getattr(cv2, "INTER_NEAREST_EXACT", cv2.INTER_NEAREST)
 
 
@@ -114,7 +115,7 @@ class TrainTransform:
         pad_h, pad_w = max(0, c - new_h), max(0, c - new_w)
         if pad_h or pad_w:
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), constant_values=0)
-            label = np.pad(label, ((0, pad_h), (0, pad_w)), constant_values=IGNORE_INDEX)
+            label = np.pad(label, ((0, pad_h), (0, pad_w)), constant_values=IGNORE)
         y = self._randint(image.shape[0] - c + 1)
         x = self._randint(image.shape[1] - c + 1)
         image, label = image[y:y + c, x:x + c], label[y:y + c, x:x + c]
@@ -148,7 +149,7 @@ def pad_collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]], size_divisor
         height = -(-height // size_divisor) * size_divisor
         width = -(-width // size_divisor) * size_divisor
     images = batch[0][0].new_zeros((len(batch), 3, height, width))
-    labels = torch.full((len(batch), height, width), IGNORE_INDEX, dtype=torch.int64)
+    labels = torch.full((len(batch), height, width), IGNORE, dtype=torch.int64)
     for i, (img, lab) in enumerate(batch):
         images[i, :, : img.shape[1], : img.shape[2]] = img
         labels[i, : lab.shape[0], : lab.shape[1]] = lab

@@ -201,21 +201,30 @@ class DeepLabV3Plus(nn.Module):
     def set_classifier(self, layer: nn.Linear | nn.Conv2d) -> None:
         """Replace the final classifier (e.g. with one retrained on generated features)."""
         if isinstance(layer, nn.Linear):
-            conv = nn.Conv2d(layer.in_features, layer.out_features, 1)
-            with torch.no_grad():
-                conv.weight.copy_(layer.weight.view(layer.out_features, layer.in_features, 1, 1))
-                conv.bias.copy_(layer.bias if layer.bias is not None else torch.zeros(layer.out_features))
-            layer = conv
+            layer = linear_to_conv1x1(layer)
         if layer.in_channels != FEATURE_DIM or layer.kernel_size != (1, 1):
             raise ValueError("classifier must be a 1×1 conv / linear layer over 256-d features")
         self.classifier = layer.to(self.aspp.project[0].weight.device)
         self.config.num_classes = layer.out_channels
 
-    def freeze_bn(self) -> None:
-        """Keep BatchNorm statistics fixed (small-batch fine-tuning)."""
-        for m in self.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.eval()
+
+def linear_to_conv1x1(linear: nn.Linear, conv: nn.Conv2d | None = None) -> nn.Conv2d:
+    """The same per-pixel classifier as a 1×1 convolution (how a segmentation head applies it).
+
+    Copies into ``conv`` when given (shapes must match; a missing linear bias becomes 0), else into a
+    new conv on the linear's device. The one Linear → conv loader of the project.
+    """
+    if conv is None:
+        conv = nn.Conv2d(linear.in_features, linear.out_features, 1).to(linear.weight.device)
+    if conv.kernel_size != (1, 1) or tuple(conv.weight.shape[:2]) != tuple(linear.weight.shape):
+        raise ValueError(f"classifier is {tuple(conv.weight.shape)}, fitted linear is {tuple(linear.weight.shape)}")
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight.detach().view_as(conv.weight).to(conv.weight))
+        if conv.bias is not None and linear.bias is not None:
+            conv.bias.copy_(linear.bias.detach().to(conv.bias))
+        elif conv.bias is not None:
+            conv.bias.zero_()
+    return conv
 
 
 def build_deeplab(config: DeepLabConfig | dict) -> DeepLabV3Plus:

@@ -12,6 +12,9 @@ import torch
 from torch import Tensor, nn
 
 DEFAULT_SIGMAS: tuple[float, ...] = (2.0, 5.0, 10.0, 20.0, 40.0, 80.0)
+#: how a bandwidth σ enters the Gaussian kernel: "std" exp(-d²/(2σ²)); "variance" exp(-d²/(2σ)), the
+#: reference release's convention (its σ acts as a variance). docs/adr/0004-gmmn-kernel-and-budget.md
+KERNELS = ("std", "variance")
 
 
 class GMMN(nn.Module):
@@ -78,15 +81,18 @@ class GMMN(nn.Module):
         return self.net(torch.cat([embeddings, noise], dim=1))
 
 
-def _kernel_sum(sq_dist: Tensor, sigmas: Sequence[float]) -> Tensor:
-    """Sum of Gaussian kernels exp(-d² / (2σ²)) over all bandwidths."""
+def _kernel_sum(sq_dist: Tensor, sigmas: Sequence[float], kernel: str) -> Tensor:
+    """Sum of Gaussian kernels over all bandwidths, σ read as ``kernel`` says (see ``KERNELS``)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     out = torch.zeros_like(sq_dist)
     for sigma in sigmas:
-        out = out + torch.exp(sq_dist * (-0.5 / float(sigma) ** 2))
+        scale = float(sigma) ** 2 if kernel == "std" else float(sigma)
+        out = out + torch.exp(sq_dist * (-0.5 / scale))
     return out
 
 
-def mmd_loss(real: Tensor, fake: Tensor, sigmas: Sequence[float] = DEFAULT_SIGMAS) -> Tensor:
+def mmd_loss(real: Tensor, fake: Tensor, sigmas: Sequence[float] = DEFAULT_SIGMAS, kernel: str = "std") -> Tensor:
     """Multi-kernel Gaussian MMD between ``real`` (C,n,F) and ``fake`` (C,m,F), mean over the C classes.
 
     All classes go through one batched pairwise-distance computation (no loop over classes). Per
@@ -105,9 +111,9 @@ def mmd_loss(real: Tensor, fake: Tensor, sigmas: Sequence[float] = DEFAULT_SIGMA
     with torch.autocast(device_type=both.device.type, enabled=False):  # distances need fp32
         sq_norm = (both * both).sum(-1)  # (C, n+m)
         sq_dist = sq_norm.unsqueeze(2) + sq_norm.unsqueeze(1) - 2.0 * torch.bmm(both, both.transpose(1, 2))
-        kernel = _kernel_sum(sq_dist.clamp_min(0.0), sigmas)  # (C, n+m, n+m)
-    k_xx = kernel[:, :n, :n].mean(dim=(1, 2))
-    k_yy = kernel[:, n:, n:].mean(dim=(1, 2))
-    k_xy = kernel[:, :n, n:].mean(dim=(1, 2))
+        kernel_sum = _kernel_sum(sq_dist.clamp_min(0.0), sigmas, kernel)  # (C, n+m, n+m)
+    k_xx = kernel_sum[:, :n, :n].mean(dim=(1, 2))
+    k_yy = kernel_sum[:, n:, n:].mean(dim=(1, 2))
+    k_xy = kernel_sum[:, :n, n:].mean(dim=(1, 2))
     mmd2 = k_xx + k_yy - 2.0 * k_xy
     return torch.sqrt(mmd2.clamp_min(0.0) + 1e-12).mean() - 1e-6

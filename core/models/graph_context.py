@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-IGNORE = 255
 
 
 def class_adjacency(label_map, num_classes: int) -> Tensor:

@@ -24,11 +24,11 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from core.constants import IGNORE
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
 
-IGNORE = 255
 REPORT_AT = (0, 1, 2, 4, 8, 16)
 
 

@@ -34,16 +34,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from core.constants import IGNORE
 from core.errors import CancelledError, UserError
 from core.session.cache import FeatureCache, image_key
 from core.session.prior import ImageNetPrior, PriorConfig, prior_labels
 from core.models.upsample import RefineConfig, refine_probabilities
 from core.session.types import ClassStatus, FitReport, Prediction
+from core.zs3.sampling import capped_subsample
+from core.zs3.self_training import DEFAULT_PERCENT
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-IGNORE = 255
 
 
 @dataclass
@@ -74,7 +76,7 @@ class SessionConfig:
     # thousands of noisy prior pixels on the image being corrected (zs3 bench annotate, tuning part).
     prior_unlabelled_images: bool = True
     prior_skip: tuple = ()  # class names whose prior pixels are dropped (evaluation of the GMMN path)
-    self_train_percent: float = 50.0
+    self_train_percent: float = DEFAULT_PERCENT  # core.zs3.self_training: one definition
     seed: int = 0
 
 
@@ -102,17 +104,6 @@ def _sub(progress: Progress | None, start: float, end: float) -> Progress | None
     if progress is None:
         return None
     return lambda f, msg: progress(start + (end - start) * min(max(f, 0.0), 1.0), msg)
-
-
-def cap_per_class(y: torch.Tensor, cap: int, gen: torch.Generator) -> torch.Tensor:
-    """Indices of at most ``cap`` rows per class of ``y``, chosen uniformly at random (seeded)."""
-    keys = torch.rand(len(y), generator=gen)
-    order = torch.argsort(y.double() * 2 + keys.double())
-    ys_sorted = y[order]
-    counts = torch.bincount(ys_sorted, minlength=int(y.max()) + 1 if len(y) else 1)
-    starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(len(y)) - starts[ys_sorted]
-    return order[rank < cap]
 
 
 def _key(path) -> str:
@@ -321,7 +312,7 @@ class Session:
         keep = torch.nonzero((flat != IGNORE) & (flat < num_classes)).flatten()
         if keep.numel() == 0:
             return torch.zeros(0, features.shape[0]), torch.zeros(0, dtype=torch.long)
-        keep = keep[cap_per_class(flat[keep].long(), self.config.rows_per_class, gen)]
+        keep = keep[capped_subsample(flat[keep].long(), self.config.rows_per_class, gen)]
         ys, xs = (keep // w).float(), (keep % w).float()
         grid = torch.stack([(xs + 0.5) / w * 2 - 1, (ys + 0.5) / h * 2 - 1], 1)[None, None]
         rows = F.grid_sample(features[None].float(), grid, mode="bilinear", align_corners=False)[0, :, 0].T
@@ -354,7 +345,7 @@ class Session:
         if not xs:
             return torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
         x, y = torch.cat(xs), torch.cat(ys)
-        sel = cap_per_class(y, self.config.rows_per_class, gen)
+        sel = capped_subsample(y, self.config.rows_per_class, gen)
         return x[sel], y[sel]
 
     def _base_gmmn(self):
@@ -406,11 +397,11 @@ class Session:
             if self.config.gmmn_finetune_steps <= 0:
                 return base, False
             cfg = GMMNTrainConfig(steps=self.config.gmmn_finetune_steps, per_class=self.config.gmmn_per_class,
-                                  seed=self.config.seed, output_relu=base.output_relu)
+                                  seed=self.config.seed)
             start = copy.deepcopy(base)
         elif len(seen_ids) >= 2 and needed:  # no shipped GMMN for these word vectors: train one
             cfg = GMMNTrainConfig(steps=self.config.gmmn_steps, per_class=self.config.gmmn_per_class,
-                                  seed=self.config.seed, output_relu=False)
+                                  seed=self.config.seed)
             start = None
         else:
             return None, False
@@ -421,27 +412,11 @@ class Session:
 
     def _generate(self, gmmn, class_vectors, ids):
         """GMMN features for ``ids``, dropout on or off as ``config.gmmn_dropout`` says."""
-        import inspect
-
         from core.zs3.generation import generate_features
 
         vecs = class_vectors.to(next(gmmn.parameters()).device)
-        n, seed, drop = self.config.generated_per_class, self.config.seed, bool(self.config.gmmn_dropout)
-        if "with_dropout" in inspect.signature(generate_features).parameters:
-            x, y = generate_features(gmmn, vecs, ids, n, seed=seed, with_dropout=drop)
-        elif not drop:
-            x, y = generate_features(gmmn, vecs, ids, n, seed=seed)
-        else:  # an engine without the option: sample in train mode ourselves (seeded, RNG restored)
-            with torch.random.fork_rng(devices=[]), torch.no_grad():
-                torch.manual_seed(seed)
-                was = gmmn.training
-                gmmn.train()
-                try:
-                    emb = vecs[torch.as_tensor(list(ids))].repeat_interleave(n, dim=0)
-                    x = gmmn(emb).float()
-                finally:
-                    gmmn.train(was)
-            y = torch.as_tensor(list(ids)).repeat_interleave(n)
+        x, y = generate_features(gmmn, vecs, ids, self.config.generated_per_class, seed=self.config.seed,
+                                 with_dropout=bool(self.config.gmmn_dropout))
         return x.cpu(), y.cpu()
 
     def fit(self, progress: Progress | None = None, cancel: threading.Event | None = None) -> FitReport:
@@ -480,7 +455,7 @@ class Session:
             if progress:
                 progress(0.3 * (i + 1) / max(1, len(label_items)), f"features of labelled image {i + 1}/{len(label_items)}")
         x_real, y_real = torch.cat(xs), torch.cat(ys)
-        sel = cap_per_class(y_real, self.config.rows_per_class, gen)
+        sel = capped_subsample(y_real, self.config.rows_per_class, gen)
         x_real, y_real = x_real[sel], y_real[sel]
         counts = torch.bincount(y_real, minlength=n_cls)
         seen_ids = [i for i in range(n_cls) if counts[i] > 0]
@@ -678,7 +653,7 @@ class Session:
     def self_train(self, images=None, percent: float | None = None, progress: Progress | None = None,
                    cancel: threading.Event | None = None) -> FitReport:
         """ZS3Net self-training: confident unseen-class pixels of unlabelled images become labels, then refit."""
-        from core.zs3.self_training import select_pseudo_labels
+        from core.zs3.self_training import confidence_scores, select_over_set
 
         percent = self.config.self_train_percent if percent is None else float(percent)
         fitted = self._current(_sub(progress, 0.0, 0.2), cancel)
@@ -689,13 +664,15 @@ class Session:
         targets = [p for p in targets if _key(p) not in labelled]
         chosen: dict[str, np.ndarray] = {}
         if unseen and targets:
+            ranked = []  # (class, score) grids of every image: the top p % are taken over the whole set
             for i, path in enumerate(targets):
                 _check(cancel)
-                probs = self.probabilities(path, fitted, cancel, full_size=False)
-                grid = select_pseudo_labels(probs[None], unseen, percent)[0]
-                chosen[_key(path)] = np.asarray(grid, dtype=np.uint8)
+                pred, score = confidence_scores(self.probabilities(path, fitted, cancel, full_size=False))
+                ranked.append((pred[0], score[0]))
                 if progress:
                     progress(0.2 + 0.5 * (i + 1) / len(targets), f"pseudo-labels {i + 1}/{len(targets)}")
+            for path, grid in zip(targets, select_over_set(ranked, unseen, percent)):
+                chosen[_key(path)] = np.asarray(grid, dtype=np.uint8)
         with self._lock:
             self._pseudo = chosen
             self._version += 1

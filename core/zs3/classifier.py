@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.constants import IGNORE
 from core.errors import CancelledError, UserError
+from core.zs3.sampling import capped_subsample
 
 log = logging.getLogger(__name__)
 
-IGNORE = 255
 Progress = Callable[[float, str], None]
 
 
@@ -40,23 +41,12 @@ class ClassifierTrainConfig:
     balanced: bool = True
     max_per_class: int | None = 1500
     seed: int = 0
+    # loss weight of the ``upweight`` classes (the unseen ones in ZS3Net retraining) relative to the
+    # others, on top of the class balance: the reference release's ×100 (docs/adr/0006-retraining.md)
+    unseen_weight: float = 100.0
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _balanced_subsample(labels: Tensor, num_classes: int, cap: int | None, gen: torch.Generator) -> Tensor:
-    """Indices of at most ``cap`` random rows per class (all rows of smaller classes)."""
-    if cap is None:
-        return torch.arange(labels.shape[0], device=labels.device)
-    # Random key per row, sort by (class, key), keep the first ``cap`` of each class: no Python loop.
-    keys = torch.rand(labels.shape[0], generator=gen, device=labels.device)
-    order = torch.argsort(labels.double() * 2.0 + keys.double())
-    sorted_labels = labels[order]
-    counts = torch.bincount(sorted_labels, minlength=num_classes)
-    starts = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(labels.shape[0], device=labels.device) - starts[sorted_labels]
-    return order[rank < cap]
 
 
 def train_classifier(
@@ -67,10 +57,12 @@ def train_classifier(
     init: nn.Linear | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    upweight: Sequence[int] = (),
 ) -> nn.Linear:
     """Fit ``nn.Linear(F, num_classes)`` on ``features`` (N,F) / ``labels`` (N,); 255 rows ignored.
 
-    ``init`` (same shape) warm-starts the fit. The result lives on the device of ``features``.
+    ``init`` (same shape) warm-starts the fit. The classes in ``upweight`` weigh
+    ``config.unseen_weight`` times as much in the loss. The result lives on the device of ``features``.
     """
     config = config or ClassifierTrainConfig()
     if cancel is not None and cancel.is_set():
@@ -86,7 +78,7 @@ def train_classifier(
     gen.manual_seed(int(config.seed))
     x_all = features[keep]
     y_all = labels[keep]
-    sel = _balanced_subsample(y_all, num_classes, config.max_per_class, gen)
+    sel = capped_subsample(y_all, config.max_per_class, gen)
     x = x_all[sel].float()
     y = y_all[sel]
 
@@ -100,6 +92,10 @@ def train_classifier(
         weight[present] = counts[present].sum() / (present.sum() * counts[present])
     else:
         weight = None
+    if len(upweight) and float(config.unseen_weight) != 1.0:
+        if weight is None:
+            weight = torch.ones(num_classes, device=device)
+        weight[torch.as_tensor(list(upweight), dtype=torch.long, device=device)] *= float(config.unseen_weight)
 
     dim = x.shape[1]
     w0 = torch.zeros(num_classes, dim, device=device)
@@ -211,14 +207,3 @@ def lbfgs_minimize(
         if converged or float(g.abs().max()) < 1e-6:
             break
     return x, f, it
-
-
-def linear_to_conv1x1(linear: nn.Linear) -> nn.Conv2d:
-    """The same classifier as a 1×1 convolution (how DeepLab applies it to a feature map)."""
-    conv = nn.Conv2d(linear.in_features, linear.out_features, kernel_size=1, bias=linear.bias is not None)
-    conv = conv.to(linear.weight.device)
-    with torch.no_grad():
-        conv.weight.copy_(linear.weight.view(linear.out_features, linear.in_features, 1, 1))
-        if linear.bias is not None:
-            conv.bias.copy_(linear.bias)
-    return conv

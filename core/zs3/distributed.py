@@ -84,13 +84,23 @@ def wrap_model(model: torch.nn.Module, ctx: DistContext | None) -> torch.nn.Modu
 
 
 def make_sampler(dataset, ctx: DistContext | None, shuffle: bool = True, seed: int = 0):
-    """A ``DistributedSampler`` that gives each rank its own shard, or None when alone."""
+    """A ``DistributedSampler`` that gives each rank its own shard, or None when alone.
+
+    Shards are disjoint (the tail that does not divide evenly is dropped) when there are at least as
+    many images as ranks; with fewer they are padded by repetition instead, since a cut would leave
+    every shard empty and the training loop waiting forever for a batch.
+    """
     if ctx is None or not ctx.distributed:
         return None
     from torch.utils.data.distributed import DistributedSampler
 
     return DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed,
-                              drop_last=True)
+                              drop_last=len(dataset) >= ctx.world_size)
+
+
+def rank_seed(seed: int, ctx: DistContext | None) -> int:
+    """A seed of its own for each rank (rank 0 keeps ``seed``): loader workers and augmentations differ."""
+    return int(seed) + (1_000_003 * ctx.rank if ctx is not None and ctx.distributed else 0)
 
 
 def barrier(ctx: DistContext | None) -> None:
@@ -98,13 +108,51 @@ def barrier(ctx: DistContext | None) -> None:
         dist.barrier()
 
 
-def broadcast_module(module: torch.nn.Module, ctx: DistContext | None, src: int = 0) -> None:
-    """Copy rank ``src``'s parameters and buffers into every rank (e.g. after a rank-0-only step)."""
+class Shard:
+    """This rank's share of a dataset for one pass over it: images ``rank, rank + world, …``.
+
+    Unlike the training sampler it never pads, so every image is seen by exactly one rank (scores and
+    feature samples add up to the single-process ones). Reads go through the dataset's own methods.
+    """
+
+    def __init__(self, dataset, ctx: DistContext | None):
+        self.dataset = dataset
+        world, rank = (ctx.world_size, ctx.rank) if ctx is not None and ctx.distributed else (1, 0)
+        self.indices = list(range(rank, len(dataset), world))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int):
+        return self.dataset[self.indices[i]]
+
+    def __getattr__(self, name: str):
+        if name in ("load_image", "load_label", "load_sample"):
+            method = getattr(self.dataset, name)
+            return lambda i: method(self.indices[i])
+        return getattr(self.dataset, name)
+
+
+def all_reduce_sum(array, ctx: DistContext | None):
+    """Element-wise sum of a NumPy array or tensor over all ranks (the input itself when alone)."""
     if ctx is None or not ctx.distributed:
-        return
-    with torch.no_grad():
-        for tensor in list(module.parameters()) + list(module.buffers()):
-            dist.broadcast(tensor.data, src=src)
+        return array
+    import numpy as np
+
+    tensor = torch.as_tensor(array).clone()
+    on = tensor.to(ctx.device) if dist.get_backend() == "nccl" else tensor
+    dist.all_reduce(on)
+    out = on.cpu()
+    return out.numpy() if isinstance(array, np.ndarray) else out
+
+
+def all_gather_rows(rows: torch.Tensor, labels: torch.Tensor, ctx: DistContext | None):
+    """Every rank's ``(rows, labels)`` concatenated in rank order, on every rank."""
+    if ctx is None or not ctx.distributed:
+        return rows, labels
+    parts: list = [None] * ctx.world_size
+    dist.all_gather_object(parts, (rows.cpu(), labels.cpu()))
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
 
 def cleanup(ctx: DistContext | None) -> None:

@@ -14,18 +14,23 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from core.errors import CancelledError, UserError
 from core.models.gmmn import DEFAULT_SIGMAS, GMMN, mmd_loss
+from core.zs3.sampling import capped_subsample
+from core.constants import IGNORE
+from core.errors import CancelledError, UserError
 
 log = logging.getLogger(__name__)
 
-IGNORE = 255
 Progress = Callable[[float, str], None]
 
 
 @dataclass
 class GMMNTrainConfig:
-    """Defaults follow the paper: Adam 2e-4, 128 pixels per class per step, σ ∈ {2,…,80}."""
+    """Adam 2e-4, 128 pixels per class per step and σ ∈ {2,…,80} are the paper's. ``steps`` is not: the
+    paper gives no budget and the reference takes one single-class step per (image, class) for ≈ 30
+    epochs; one batched step here covers every seen class, so the reference's budget is about
+    30 × Σ_images |seen classes in it| / |seen classes| steps (docs/adr/0004-gmmn-kernel-and-budget.md).
+    """
 
     steps: int = 1000
     lr: float = 2e-4
@@ -37,7 +42,10 @@ class GMMNTrainConfig:
     seed: int = 0
     classes_per_step: int | None = None  # None = every present class in every step
     scenes_per_step: int = 1  # graph-context generator only: scenes per step, as one block-diagonal graph
-    output_relu: bool = True
+    # ReLU on the generated features: None = exactly when every real training feature is ≥ 0 (post-ReLU
+    # decoder features: on; the session's hypercolumns, which go negative: off). One rule for every caller.
+    output_relu: bool | None = None
+    kernel: str = "std"  # core.models.gmmn.KERNELS; docs/adr/0004-gmmn-kernel-and-budget.md
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -50,6 +58,13 @@ class GMMNTrainConfig:
         if "sigmas" in known:
             known["sigmas"] = tuple(known["sigmas"])
         return cls(**known)
+
+
+def resolve_output_relu(choice: bool | None, *real: Tensor) -> bool:
+    """``GMMNTrainConfig.output_relu``: as given, or (None) whether the real features are all ≥ 0."""
+    if choice is not None:
+        return bool(choice)
+    return all(bool((r >= 0).all()) for r in real if r.numel())
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
@@ -133,6 +148,17 @@ class _Adam:
             p.addcdiv_(m, denom, value=-self.lr / c1)
 
 
+def draw_rows(counts: Tensor, starts: Tensor, cls_idx: Tensor, per: int, gen: torch.Generator) -> Tensor:
+    """(K, per) row indices: ``per`` uniform draws with replacement inside each chosen class's block.
+
+    Rows are grouped by class (class k occupies ``starts[k] : starts[k] + counts[k]``); a class with
+    fewer rows than ``per`` is drawn with repeats rather than dropped, so rare classes still train.
+    """
+    c = counts[cls_idx, None]
+    offsets = (torch.rand(cls_idx.shape[0], int(per), generator=gen, device=counts.device) * c).long()
+    return starts[cls_idx, None] + torch.minimum(offsets, c - 1)
+
+
 def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progress, cancel) -> GMMN:
     device = feats.device
     k = present.shape[0]
@@ -143,7 +169,7 @@ def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progres
             noise_dim=config.noise_dim,
             hidden_dim=config.hidden_dim,
             dropout=config.dropout,
-            output_relu=config.output_relu,
+            output_relu=resolve_output_relu(config.output_relu, feats),
         )
     if gmmn.embed_dim != class_embeddings.shape[1] or gmmn.feat_dim != feats.shape[1]:
         raise UserError(
@@ -164,13 +190,11 @@ def _fit(gmmn, feats, present, counts, starts, class_embeddings, config, progres
             cls_idx = torch.randperm(k, generator=gen, device=device)[:per_step]
         else:
             cls_idx = torch.arange(k, device=device)
-        offsets = (torch.rand(per_step, per, generator=gen, device=device) * counts[cls_idx, None]).long()
-        offsets = torch.minimum(offsets, counts[cls_idx, None] - 1)
-        real = feats[starts[cls_idx, None] + offsets]  # (K, per, F)
+        real = feats[draw_rows(counts, starts, cls_idx, per, gen)]  # (K, per, F)
         emb = class_embeddings[present[cls_idx]].repeat_interleave(per, dim=0)
         noise = gmmn.sample_noise(emb.shape[0], generator=gen, device=device)
         fake = gmmn(emb, noise).view(per_step, per, -1)
-        loss = mmd_loss(real, fake, config.sigmas)
+        loss = mmd_loss(real, fake, config.sigmas, config.kernel)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -230,7 +254,7 @@ def generate_features(
     GMMN's device, grouped by class in the order of ``class_ids``; no autograd graph; the module's
     training flags are as before. A ``GraphContextGMMN`` (e.g. from a ``--graph-context``
     checkpoint) is sampled without context, each class as a lone node; in-context generation is
-    ``core.zs3.pipeline.generate_in_context``.
+    ``core.zs3.step2_graph.generate_in_context``.
     """
     from core.models.graph_context import GraphContextGMMN
 
@@ -285,18 +309,11 @@ def prepare_graph_scene(features: Tensor, label_map: Tensor, num_classes: int, m
         return None
     f, lab = f[keep], lab[keep]
     if max_per_class is not None:
-        # random key per row, sort by (class, key), keep the first max_per_class of each class
-        keys = torch.rand(lab.shape[0], generator=generator, device="cpu").to(lab.device)
-        order = torch.argsort(lab.double() * 2.0 + keys.double())
+        order = capped_subsample(lab, int(max_per_class), generator)
     else:
         order = torch.argsort(lab, stable=True)
     f, lab = f[order], lab[order]
     present, counts = torch.unique_consecutive(lab, return_counts=True)
-    if max_per_class is not None and int(counts.max()) > max_per_class:
-        starts = torch.cumsum(counts, 0) - counts
-        rank = torch.arange(lab.shape[0], device=lab.device) - starts.repeat_interleave(counts)
-        sel = rank < int(max_per_class)
-        f, counts = f[sel], counts.clamp(max=int(max_per_class))
     pc = present.cpu()
     adj = class_adjacency(torch.as_tensor(label_map).cpu(), num_classes)[pc][:, pc]
     return GraphScene(f.float(), present, counts, adj)
@@ -343,7 +360,9 @@ def train_graph_gmmn(
         torch.manual_seed(int(config.seed))
         if gmmn is None:
             gmmn = GraphContextGMMN(emb_all.shape[1], feat_dim=prepared[0][0].shape[1], noise_dim=config.noise_dim,
-                                    hidden_dim=config.hidden_dim, dropout=config.dropout, output_relu=config.output_relu)
+                                    hidden_dim=config.hidden_dim, dropout=config.dropout,
+                                    output_relu=resolve_output_relu(config.output_relu,
+                                                                    *[p[0] for p in prepared]))
         if gmmn.embed_dim != emb_all.shape[1] or gmmn.feat_dim != prepared[0][0].shape[1]:
             raise UserError(
                 f"graph feature generator expects {gmmn.embed_dim}-d embeddings and {gmmn.feat_dim}-d features, "
@@ -370,7 +389,7 @@ def train_graph_gmmn(
             norm_adj = adjs[0] if len(adjs) == 1 else torch.block_diag(*adjs)  # scenes stay separate graphs
             noise = torch.rand(per, present.shape[0], gmmn.noise_dim, generator=gen, device=device)
             fake = gmmn(emb_all[present], norm_adj, noise, normalized=True).transpose(0, 1)  # (K, per, F)
-            loss = mmd_loss(real, fake, config.sigmas)
+            loss = mmd_loss(real, fake, config.sigmas, config.kernel)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -10,6 +10,7 @@ from them).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -25,19 +26,72 @@ TINY_KIND = "tiny_segnet"
 STAGES = ("seg", "gmmn", "retrain", "self-train")
 
 
+#: ``--backbone-weights`` names; anything else is a path. Default for ResNets: the paper's.
+BACKBONE_INITS = ("imagenet-wo-pascal", "imagenet", "none")
+PAPER_BACKBONE_INIT = "imagenet-wo-pascal"
+#: where ``imagenet-wo-pascal`` files are looked for (``{backbone}_imagenet_wo_pascal.pth``)
+BACKBONE_DIR_ENV = "ZS3_BACKBONE_DIR"
+
+
+def backbone_dir() -> Path:
+    return Path(os.environ.get(BACKBONE_DIR_ENV) or Path.home() / ".cache" / "zs3-annotator" / "backbones")
+
+
+def resolve_backbone_weights(spec: str | None, backbone: str) -> tuple[Path | None, str]:
+    """``--backbone-weights`` → (local file to load or None for random init, what to record).
+
+    ``imagenet-wo-pascal`` (default for ResNets, the paper's: ImageNet with the Pascal classes removed,
+    so unseen classes were never supervised) is read from :func:`backbone_dir`; ``imagenet`` is
+    torchvision's ImageNet-1k file from the torch hub cache (it saw the Pascal classes: unseen classes
+    leak into the backbone); ``none`` starts from random weights; anything else is a file. Nothing is
+    downloaded: a missing file is a one-line error saying where to put it.
+    """
+    spec = (spec or ("none" if backbone == "tiny" else PAPER_BACKBONE_INIT)).strip()
+    if backbone == "tiny":
+        if spec != "none":
+            raise UserError("--backbone-weights needs a ResNet backbone, not 'tiny'")
+        return None, "none"
+    if spec == "none":
+        return None, "none"
+    if spec == "imagenet-wo-pascal":
+        path = backbone_dir() / f"{backbone}_imagenet_wo_pascal.pth"
+        if not path.is_file():
+            raise UserError(f"no ImageNet-without-Pascal {backbone} weights at {path}: put the state dict there "
+                            f"(or set {BACKBONE_DIR_ENV}), or choose --backbone-weights imagenet|PATH|none")
+        return path, spec
+    if spec == "imagenet":
+        import torch
+        import torchvision
+
+        try:
+            url = torchvision.models.get_model_weights(backbone)["IMAGENET1K_V1"].url
+        except (KeyError, ValueError):
+            raise UserError(f"torchvision has no ImageNet weights for {backbone}") from None
+        path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+        if not path.is_file():
+            raise UserError(f"torchvision's ImageNet {backbone} weights are not in the local cache ({path}); "
+                            f"this tool does not download: copy the file there, or choose another --backbone-weights")
+        return path, spec
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise UserError(f"--backbone-weights: {spec!r} is neither a file nor one of {', '.join(BACKBONE_INITS)}")
+    return path, str(path.resolve())
+
+
 def build_model(backbone: str, num_classes: int, output_stride: int = 16,
                 backbone_weights: str | None = None) -> nn.Module:
-    """``tiny`` (:class:`TinySegNet`, CPU tests / synthetic bench) or a DeepLabv3+ ResNet backbone."""
+    """``tiny`` (:class:`TinySegNet`, CPU tests / synthetic bench) or a DeepLabv3+ ResNet backbone.
+
+    ``backbone_weights``: a ``--backbone-weights`` value (:func:`resolve_backbone_weights`).
+    """
+    path, _ = resolve_backbone_weights(backbone_weights, backbone)
     if backbone == "tiny":
         from core.zs3.steps_synthetic import TinySegNet
 
-        if backbone_weights:
-            raise UserError("--backbone-weights needs a ResNet backbone, not 'tiny'")
         return TinySegNet(num_classes)
     from core.models.deeplab import DeepLabV3Plus
 
-    return DeepLabV3Plus(num_classes, backbone=backbone, output_stride=output_stride,
-                         backbone_weights=backbone_weights)
+    return DeepLabV3Plus(num_classes, backbone=backbone, output_stride=output_stride, backbone_weights=path)
 
 
 def model_kind_and_config(model: nn.Module) -> tuple[str, dict]:

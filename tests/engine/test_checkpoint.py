@@ -29,8 +29,11 @@ def _randomise_bn(model):
 def small_model():
     torch.manual_seed(0)
     model = DeepLabV3Plus(num_classes=4, backbone="resnet18").eval()
+    g = torch.Generator().manual_seed(7)
     with torch.no_grad():
         _randomise_bn(model)
+        for p in model.parameters():  # weights no fresh seeded build can reproduce: loading must copy them
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
     return model
 
 
@@ -149,8 +152,13 @@ def test_reference_import_reproduces_outputs(tmp_path, small_model):
     model = load_reference_checkpoint(path).eval()
     assert model.config.backbone == "resnet18" and model.num_classes == 4
     x = torch.rand(2, 3, 65, 65)
+    torch.manual_seed(0)
+    independent = DeepLabV3Plus(num_classes=4, backbone="resnet18").eval()  # same architecture, own weights
     with torch.no_grad():
         assert torch.equal(model(x), small_model(x))
+        assert not torch.allclose(independent(x), small_model(x), atol=1e-3)
+        independent.load_state_dict(small_model.state_dict())
+        assert torch.equal(model(x), independent(x))
 
 
 def test_reference_import_errors(small_model):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from core.errors import CancelledError, UserError
-from core.zs3.classifier import ClassifierTrainConfig, linear_to_conv1x1, train_classifier
+from core.models.deeplab import linear_to_conv1x1
+from core.zs3.classifier import ClassifierTrainConfig, train_classifier
 
 
 def test_separable_features_are_classified(clusters):
@@ -111,3 +112,16 @@ def test_lbfgs_minimises_a_quadratic_and_cross_entropy_gradient_is_right(cluster
     loss = torch.nn.functional.cross_entropy(lin(feats), labels)
     grads = torch.autograd.grad(loss, [lin.weight, lin.bias])
     assert max(g.abs().max().item() for g in grads) < 1e-3
+
+
+def test_unseen_weight_widens_the_upweighted_classes_region(clusters):
+    """Weighing a class ×100 moves the boundary into its neighbours: more of the ambiguous points go to it."""
+    feats, labels, means = clusters(2, 200, 4, spread=1.5, seed=5)
+    plain = train_classifier(feats, labels, 2, ClassifierTrainConfig(max_iter=40, unseen_weight=1.0), upweight=[1])
+    heavy = train_classifier(feats, labels, 2, ClassifierTrainConfig(max_iter=40, unseen_weight=100.0), upweight=[1])
+    ignored = train_classifier(feats, labels, 2, ClassifierTrainConfig(max_iter=40, unseen_weight=100.0))
+    with torch.no_grad():
+        n_plain = int((plain(feats).argmax(1) == 1).sum())
+        n_heavy = int((heavy(feats).argmax(1) == 1).sum())
+        assert torch.allclose(ignored(feats), plain(feats), atol=1e-4)  # no upweight list: plain balance
+    assert n_heavy > n_plain

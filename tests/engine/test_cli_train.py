@@ -114,6 +114,7 @@ def test_cli_defaults_are_the_papers():
     from core.cli import cmd_train
     from core.zs3 import pipeline as P
     from core.zs3.generation import GMMNTrainConfig
+    from core.zs3.self_training import PAPER_PERCENT
 
     seg = P.SegTrainConfig()
     assert cmd_train.SEG_DEFAULTS == {k: getattr(seg, k) for k in cmd_train.SEG_DEFAULTS}
@@ -121,8 +122,15 @@ def test_cli_defaults_are_the_papers():
     g = GMMNTrainConfig()
     assert cmd_train.GMMN_DEFAULTS == {k: getattr(g, k) for k in cmd_train.GMMN_DEFAULTS}
     assert (g.lr, g.per_class, tuple(g.sigmas)) == (2e-4, 128, (2.0, 5.0, 10.0, 20.0, 40.0, 80.0))
-    assert cmd_train.FEATURES_PER_CLASS == P.FeatureConfig().max_per_class == P.SelfTrainConfig().max_per_class
-    assert P.SELF_TRAIN_PERCENT["voc"] == 25.0 and P.SELF_TRAIN_PERCENT["context"] == 75.0
+    assert cmd_train.FEATURES_PER_CLASS == P.FeatureConfig().max_per_class
+    from core.checkpoint import DEFAULT_BANK_PER_CLASS
+    from core.zs3.classifier import ClassifierTrainConfig
+
+    clf = ClassifierTrainConfig()
+    assert cmd_train.BANK_PER_CLASS == DEFAULT_BANK_PER_CLASS
+    assert cmd_train.CLASSIFIER_DEFAULTS == {k: getattr(clf, k) for k in cmd_train.CLASSIFIER_DEFAULTS}
+    assert P.SelfTrainConfig().max_per_class == clf.max_per_class
+    assert PAPER_PERCENT["voc"] == 25.0 and PAPER_PERCENT["context"] == 75.0
 
 
 def test_cli_graph_context_path_end_to_end(folder, tmp_path, capsys):
@@ -184,3 +192,60 @@ def test_graph_checkpoint_without_contexts_is_one_line_error(folder, tmp_path, c
     save_checkpoint(gm, ck)
     code, _, err = _run(["train", "retrain", "--model", gm, "--out", str(tmp_path / "r.pth")], capsys)
     assert code == 2 and "context graphs" in err and len(err.strip().splitlines()) == 1
+
+
+def test_caps_are_honoured_or_refused(folder, tmp_path, capsys):
+    """No flag that silently does nothing: the bank keeps what was asked; more than the classifier uses is refused."""
+    data = ["--dataset", "folder", "--root", str(folder), "--device", "cpu"]
+    seg, gm = str(tmp_path / "seg.pth"), str(tmp_path / "gmmn.pth")
+    assert _run(["train", "seg", *data, "--unseen", "blue", "--backbone", "tiny", "--iterations", "1",
+                 "--batch-size", "2", "--crop-size", "48", "--base-size", "48", "--out", seg], capsys)[0] == 0
+    code, _, err = _run(["train", "gmmn", "--model", seg, *data, "--steps", "1", "--max-per-class", "50",
+                         "--bank-per-class", "80", "--out", gm], capsys)
+    assert code == 2 and "--bank-per-class" in err and len(err.strip().splitlines()) == 1
+    code, _, err = _run(["train", "gmmn", "--model", seg, *data, "--steps", "1", "--max-per-class", "60",
+                         "--bank-per-class", "30", "--kernel", "variance", "--out", gm], capsys)
+    assert code == 0, err
+    ck = load_checkpoint(gm)
+    counts = torch.bincount(ck.bank_labels)
+    assert int(counts.max()) == 30 and ck.meta["bank_per_class"] == 30  # what was asked, not the 2,000 default
+    assert ck.meta["gmmn_config"]["kernel"] == "variance"
+    zs = str(tmp_path / "zs.pth")
+    code, _, err = _run(["train", "retrain", "--model", gm, "--n-generated", "500", "--rows-per-class", "400",
+                         "--out", zs], capsys)
+    assert code == 2 and "400 rows per class" in err and not (tmp_path / "zs.pth").exists()
+    code, _, err = _run(["train", "retrain", "--model", gm, "--n-generated", "300", "--rows-per-class", "400",
+                         "--unseen-weight", "3", "--out", zs], capsys)
+    assert code == 0, err
+    assert load_checkpoint(zs).meta["classifier_config"]["unseen_weight"] == 3.0
+    code, _, err = _run(["train", "self-train", "--model", zs, *data, "--max-per-class", "2000",
+                         "--out", str(tmp_path / "st.pth")], capsys)
+    assert code == 2 and "1500 rows per class" in err
+
+
+def test_backbone_weights_choices_are_explicit_and_offline(tmp_path, monkeypatch):
+    """imagenet-wo-pascal (the paper's default) and imagenet are read from disk or refused in one line."""
+    from core.errors import UserError
+    from core.zs3 import steps_io
+
+    monkeypatch.setenv(steps_io.BACKBONE_DIR_ENV, str(tmp_path / "backbones"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    assert steps_io.resolve_backbone_weights(None, "tiny") == (None, "none")
+    with pytest.raises(UserError, match="resnet18_imagenet_wo_pascal.pth"):
+        steps_io.resolve_backbone_weights(None, "resnet18")  # default: the paper's, not random
+    with pytest.raises(UserError, match="local cache"):
+        steps_io.resolve_backbone_weights("imagenet", "resnet18")
+    with pytest.raises(UserError, match="neither a file"):
+        steps_io.resolve_backbone_weights("imagenet-typo", "resnet18")
+    with pytest.raises(UserError, match="tiny"):
+        steps_io.resolve_backbone_weights("imagenet", "tiny")
+    assert steps_io.resolve_backbone_weights("none", "resnet18") == (None, "none")
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None)
+    (tmp_path / "backbones").mkdir()
+    torch.save(reference.state_dict(), tmp_path / "backbones" / "resnet18_imagenet_wo_pascal.pth")
+    path, init = steps_io.resolve_backbone_weights(None, "resnet18")
+    assert init == "imagenet-wo-pascal" and path.is_file()
+    model = steps_io.build_model("resnet18", 4)
+    assert torch.equal(model.backbone.conv1.weight, reference.conv1.weight)  # the file's weights, loaded

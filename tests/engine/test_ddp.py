@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent("""
         with torch.no_grad():
             for p in model.parameters():
                 p.add_(1.0)
-    data = SeenOnly(SyntheticScenes(24, size=32, seed=1), [4, 9], workers=1)
+    data = SeenOnly(SyntheticScenes(int(sys.argv[2]), size=32, seed=1), [4, 9], workers=1)
     sampler = zd.make_sampler(data, ctx, shuffle=True, seed=0)
     shard = list(iter(sampler))
     config = P.SegTrainConfig(iterations=2, batch_size=4, lr=0.05, crop_size=32, base_size=32, scale=(1.0, 1.0))
@@ -50,7 +50,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_two_process_ddp_ends_with_identical_weights(tmp_path):
+def _run_two_ranks(tmp_path, n_images: int) -> None:
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT.format(repo=str(REPO)))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
@@ -58,10 +58,14 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     env.pop("WORLD_SIZE", None)
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-         str(tmp_path)],
+         str(tmp_path), str(n_images)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_two_process_ddp_ends_with_identical_weights(tmp_path):
+    _run_two_ranks(tmp_path, 24)
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert r0["params"].keys() == r1["params"].keys()
@@ -75,3 +79,96 @@ def test_two_process_ddp_ends_with_identical_weights(tmp_path):
     s0 = json.loads((tmp_path / "rank0.json").read_text())["shard"]
     s1 = json.loads((tmp_path / "rank1.json").read_text())["shard"]
     assert s0 and s1 and not set(s0) & set(s1), "each rank must read its own shard"
+
+
+def test_fewer_images_than_ranks_trains_instead_of_hanging(tmp_path):
+    """1 seen-only image, 2 ranks: each shard is padded to that image (a cut left both empty and the
+    loop waited forever for a batch); both ranks finish with the same trained weights."""
+    _run_two_ranks(tmp_path, 2)  # of 2 scenes with seed 1, one has no unseen class
+    s0 = json.loads((tmp_path / "rank0.json").read_text())["shard"]
+    s1 = json.loads((tmp_path / "rank1.json").read_text())["shard"]
+    assert s0 == s1 and len(s0) == 1  # the lone image, on both ranks
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for name, p0 in r0["params"].items():
+        assert torch.equal(p0, r1["params"][name]), f"{name} differs between ranks"
+    assert not torch.equal(r0["params"]["classifier.weight"], r0["initial"]["classifier.weight"])
+
+
+class _WorkerSeed(torch.utils.data.Dataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, i):
+        return torch.tensor(torch.utils.data.get_worker_info().seed)
+
+
+def test_loader_workers_get_a_seed_per_rank():
+    """Ranks must not draw the same random crops: their loader workers are seeded per rank."""
+    from core.zs3.distributed import DistContext, rank_seed
+    from core.zs3.pipeline import train_loader
+
+    seeds = []
+    for rank in (0, 1):
+        ctx = DistContext(rank=rank, world_size=2, initialized=True)
+        loader = train_loader(_WorkerSeed(), 2, None, workers=1, seed=rank_seed(0, ctx))
+        seeds.append(next(iter(loader))[0].item())
+    assert seeds[0] != seeds[1]
+    assert rank_seed(5, None) == 5 == rank_seed(5, DistContext(rank=0, world_size=2, initialized=True))
+
+
+PASS_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import torch
+    sys.path.insert(0, {repo!r})
+    from core.data.synthetic import SyntheticScenes
+    from core.zs3 import distributed as zd
+    from core.zs3 import pipeline as P
+    from core.zs3.steps_synthetic import TinySegNet
+
+    out = Path(sys.argv[1])
+    torch.set_num_threads(1)
+    ctx = zd.init_distributed("cpu")
+    torch.manual_seed(0)
+    model = TinySegNet(13, width=16).eval()  # same seed: the same weights on both ranks
+    data = SyntheticScenes(7, size=32, seed=1)  # 7 images: shards of 4 and 3
+    seen = [c for c in range(13) if c not in (4, 9)]
+    scores = P.evaluate(model, data, seen, [4, 9], batch_size=2, dist_ctx=ctx)
+    feats, labels = P.collect_features(model, data, seen, P.FeatureConfig(max_per_class=10**6), dist_ctx=ctx)
+    capped = P.collect_features(model, data, seen, P.FeatureConfig(max_per_class=20), dist_ctx=ctx)[1]
+    torch.save({{"scores": scores, "feats": feats, "labels": labels, "capped": capped,
+                "shard": len(zd.Shard(data, ctx))}}, out / f"pass{{ctx.rank}}.pt")
+    zd.cleanup(ctx)
+""")
+
+
+def test_evaluation_and_feature_collection_split_the_set_between_ranks(tmp_path):
+    """Each rank reads its shard; both return what one process returns for the whole set."""
+    from core.data.synthetic import SyntheticScenes
+    from core.zs3 import pipeline as P
+    from core.zs3.steps_synthetic import TinySegNet
+
+    script = tmp_path / "ddp_pass.py"
+    script.write_text(PASS_SCRIPT.format(repo=str(REPO)))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           str(script), str(tmp_path)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"pass{r}.pt", weights_only=False) for r in (0, 1))
+    assert (r0["shard"], r1["shard"]) == (4, 3)
+    torch.manual_seed(0)
+    model = TinySegNet(13, width=16).eval()
+    data = SyntheticScenes(7, size=32, seed=1)
+    seen = [c for c in range(13) if c not in (4, 9)]
+    alone = P.evaluate(model, data, seen, [4, 9], batch_size=2)
+    import numpy as np
+
+    for r in (r0, r1):  # the same whole-set scores (NaN for classes absent from the set)
+        np.testing.assert_array_equal(np.array(r["scores"]["iou"], dtype=float), np.array(alone["iou"], dtype=float))
+    feats, labels = P.collect_features(model, data, seen, P.FeatureConfig(max_per_class=10**6))
+    for r in (r0, r1):
+        assert torch.equal(torch.bincount(r["labels"]), torch.bincount(labels))  # every pixel once
+        assert torch.allclose(r["feats"].sum(0), feats.sum(0), atol=1e-2)
+    assert torch.equal(r0["capped"], r1["capped"]) and int(torch.bincount(r0["capped"]).max()) == 20

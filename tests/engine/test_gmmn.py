@@ -120,6 +120,14 @@ def test_rare_class_sampled_with_replacement_and_class_subsets(clusters):
     cfg = GMMNTrainConfig(steps=10, per_class=32, noise_dim=4, hidden_dim=16, classes_per_step=2)
     net = train_gmmn(feats[keep], labels[keep], emb, cfg)
     assert not net.training
+    # the draw itself: 32 rows from a class of 3 repeat them all, and never leave the class's block
+    from core.zs3.generation import draw_rows
+
+    counts, starts = torch.tensor([50, 3, 40]), torch.tensor([0, 50, 53])
+    rows = draw_rows(counts, starts, torch.tensor([1, 2]), 32, torch.Generator().manual_seed(0))
+    assert rows.shape == (2, 32)
+    assert set(rows[0].tolist()) == {50, 51, 52}
+    assert bool(((rows[1] >= 53) & (rows[1] < 93)).all()) and len(set(rows[1].tolist())) > 3
 
 
 @pytest.mark.parametrize("with_dropout", [True, False])
@@ -222,3 +230,14 @@ def test_graph_gmmn_training_learns_context(scenes_per_step):
         feats, labels = generate_graph_features(net, emb, ids, adj, 50, seed=1)
         mean2 = feats[labels == 2].mean(0)
         assert mean2.argmax().item() == hot
+
+
+def test_output_relu_follows_the_sign_of_the_real_features(clusters):
+    """One rule for engine and session: ReLU on generated features exactly when the real ones are ≥ 0."""
+    feats, labels, _, emb = _problem(clusters)
+    cfg = GMMNTrainConfig(steps=2, per_class=8, noise_dim=4, hidden_dim=16)
+    assert cfg.output_relu is None
+    assert train_gmmn(feats, labels, emb, cfg).output_relu is True  # post-ReLU-like clusters
+    assert train_gmmn(feats - 1.0, labels, emb, cfg).output_relu is False  # features that go negative
+    forced = GMMNTrainConfig(steps=2, per_class=8, noise_dim=4, hidden_dim=16, output_relu=False)
+    assert train_gmmn(feats, labels, emb, forced).output_relu is False

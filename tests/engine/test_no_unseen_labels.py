@@ -97,8 +97,9 @@ class GuardedScenes:
         return self.load_sample(index)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def setup():
+    """A fresh guard per test (cheap: 40 small scenes), so no test sees another's reads or violations."""
     torch.manual_seed(0)
     base = SyntheticScenes(40, size=48, seed=3, split="train")
     names = base.class_names

@@ -76,8 +76,11 @@ class EchoModel(nn.Module):
     def classify(self, f):
         return self.classifier(f)
 
+    def upsample(self, logits, size):
+        return F.interpolate(logits, size=tuple(size), mode="nearest")
+
     def forward(self, x):
-        return F.interpolate(self.classify(self.features(x)), size=x.shape[-2:], mode="nearest")
+        return self.upsample(self.classify(self.features(x)), x.shape[-2:])
 
 
 def test_classifier_copy_round_trip():
@@ -172,7 +175,7 @@ def test_self_train_pseudo_labels_the_confident_share():
     gmmn = P.train_generator(feats, labels, emb, SEEN, GMMNTrainConfig(steps=3, per_class=8))
     _, stats = P.self_train(model, data, UNSEEN, 50.0, feats, labels, gmmn, emb,
                             P.SelfTrainConfig(percent=50.0, max_per_class=10_000),
-                            ClassifierTrainConfig(max_iter=5))
+                            ClassifierTrainConfig(max_iter=5, max_per_class=10_000))
     chosen = stats["pseudo_pixels"][UNSEEN[0]]
     assert predicted > 0
     assert abs(chosen - predicted / 2) <= 0.1 * predicted  # top 50% (confidence histogram resolution)
@@ -214,7 +217,8 @@ def test_retrain_classifier_uses_generate_features_in_both_modes():
         gen, gen_labels = generate_features(gmmn, emb, UNSEEN, 40, seed=7, with_dropout=mode)
         from core.zs3.classifier import train_classifier
 
-        direct = train_classifier(torch.cat([feats, gen]), torch.cat([labels, gen_labels]), NUM_CLASSES, cfg)
+        direct = train_classifier(torch.cat([feats, gen]), torch.cat([labels, gen_labels]), NUM_CLASSES, cfg,
+                                  upweight=UNSEEN)  # retraining weighs unseen classes (ADR 0006)
         assert torch.allclose(P.classifier_as_linear(model).weight, direct.weight, atol=1e-5)
 
 
