@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -38,46 +38,15 @@ from core.constants import IGNORE
 from core.errors import CancelledError, UserError
 from core.session.cache import FeatureCache, image_key
 from core.session.prior import ImageNetPrior, PriorConfig, prior_labels
-from core.models.upsample import RefineConfig, refine_probabilities
+from core.models.upsample import refine_probabilities
+from core.session.config import SessionConfig
+from core.session.rows import local_vote, painted_rows
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
-from core.zs3.self_training import DEFAULT_PERCENT
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass
-class SessionConfig:
-    """Knobs of the session's fits; defaults keep a class change refit under a second on a laptop CPU."""
-
-    input_side: int | None = None  # longest image side fed to the backbone; None = the backbone's default
-    # weight of the within-image nearest-painted-pixel vote (0 = off) and its cosine temperature
-    local_weight: float = 0.0
-    local_temperature: float = 0.05
-    edge_refine: bool = True  # guided-filter upsampling of scores to full resolution (where the backbone keeps a guide)
-    refine: RefineConfig = field(default_factory=RefineConfig)
-    rows_per_class: int = 1500  # real rows kept per class and image pool (random, seeded)
-    generated_per_class: int = 600
-    gmmn_file: str | None = "shipped"  # "shipped" = the built-in backbone's own GMMN, a path, or None = none
-    gmmn_dropout: bool = True  # dropout-on sampling: +4.5 (shipped) / +3.1 (held-out) mIoU, resources/eval
-    gmmn_finetune_steps: int = 30  # warm-started steps on the user's pixels after a labels change
-    gmmn_steps: int = 200  # from-scratch training, only when no shipped GMMN fits the embedder
-    gmmn_per_class: int = 64
-    classifier_iter: int = 60
-    # torch threads during a fit (0 = leave as is): its matrices are small, so extra threads only add
-    # overhead, and on a busy CPU they oversubscribe the cores (measured on a shared 2-core machine: a
-    # class-change refit 1.4 s with 2 threads, 0.14 s with 1). Backbone forwards keep every thread.
-    fit_threads: int = 1
-    prior_images: int = 24  # images of the session the ImageNet prior reads (their features are computed)
-    prior: PriorConfig = field(default_factory=PriorConfig)
-    # Prior pixels only from images the user has not labelled: a few corrective dots must overrule
-    # thousands of noisy prior pixels on the image being corrected (zs3 bench annotate, tuning part).
-    prior_unlabelled_images: bool = True
-    prior_skip: tuple = ()  # class names whose prior pixels are dropped (evaluation of the GMMN path)
-    self_train_percent: float = DEFAULT_PERCENT  # core.zs3.self_training: one definition
-    seed: int = 0
 
 
 @dataclass
@@ -304,19 +273,7 @@ class Session:
         return feats
 
     def _painted_rows(self, features: torch.Tensor, mask: np.ndarray, num_classes: int, gen: torch.Generator):
-        """Features where the user painted: up to ``rows_per_class`` random labelled pixels per class,
-        each feature bilinearly sampled at that pixel, so a stroke thinner than a feature cell still
-        counts (reading labels at cell centres would lose it)."""
-        h, w = mask.shape
-        flat = torch.from_numpy(mask.reshape(-1))
-        keep = torch.nonzero((flat != IGNORE) & (flat < num_classes)).flatten()
-        if keep.numel() == 0:
-            return torch.zeros(0, features.shape[0]), torch.zeros(0, dtype=torch.long)
-        keep = keep[capped_subsample(flat[keep].long(), self.config.rows_per_class, gen)]
-        ys, xs = (keep // w).float(), (keep % w).float()
-        grid = torch.stack([(xs + 0.5) / w * 2 - 1, (ys + 0.5) / h * 2 - 1], 1)[None, None]
-        rows = F.grid_sample(features[None].float(), grid, mode="bilinear", align_corners=False)[0, :, 0].T
-        return rows, flat[keep].long()
+        return painted_rows(features, mask, num_classes, self.config.rows_per_class, gen)
 
     def _prior_model(self) -> ImageNetPrior | None:
         if not getattr(self.backbone, "has_imagenet", False) or not self.config.prior.enabled:
@@ -609,28 +566,12 @@ class Session:
             return logits.softmax(0)
 
     def _local_evidence(self, image, feats, num_classes: int) -> torch.Tensor:
-        """(C, h, w) log-probabilities of a nearest-painted-pixel vote within this image (0 where unpainted).
-
-        Why: the global linear classifier spreads a correction across every image, but an object in
-        one photo resembles itself more than its class elsewhere; the cosine similarity of each cell to
-        the pixels painted on the same image, softmaxed over the painted classes, adds that evidence.
-        """
-        features = feats.features
+        """(C, h, w) within-image vote of the pixels painted on ``image`` (zeros where none; ``rows.local_vote``)."""
         painted = self.labels(image)
-        out = torch.zeros(num_classes, *features.shape[-2:])
         if painted is None or painted.shape != tuple(feats.image_size):
-            return out
-        rows, ys = self._painted_rows(features, painted, num_classes, torch.Generator().manual_seed(self.config.seed))
-        present = torch.unique(ys)
-        if len(present) < 2:
-            return out
-        grid = F.normalize(features.float().flatten(1), dim=0)  # (F, hw)
-        sim = F.normalize(rows, dim=1) @ grid  # (N, hw)
-        best = torch.full((num_classes, sim.shape[1]), -1.0)
-        best.scatter_reduce_(0, ys[:, None].expand_as(sim), sim, reduce="amax")
-        vote = (best[present] / self.config.local_temperature).log_softmax(0)
-        out[present] = vote.reshape(len(present), *features.shape[-2:])
-        return out
+            return torch.zeros(num_classes, *feats.features.shape[-2:])
+        rows, ys = self._painted_rows(feats.features, painted, num_classes, torch.Generator().manual_seed(self.config.seed))
+        return local_vote(feats.features, rows, ys, num_classes, self.config.local_temperature)
 
     def predict(self, image, progress: Progress | None = None, cancel: threading.Event | None = None) -> Prediction:
         """Label map + confidence of one image; fits first when classes or labels changed."""

@@ -1,0 +1,40 @@
+"""``SessionConfig``: the knobs of a session's fits, in one typed dataclass (labelme-style options)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.models.upsample import RefineConfig
+from core.session.prior import PriorConfig
+from core.zs3.self_training import DEFAULT_PERCENT
+
+
+@dataclass
+class SessionConfig:
+    """Knobs of the session's fits; defaults keep a class change refit under a second on a laptop CPU."""
+
+    input_side: int | None = None  # longest image side fed to the backbone; None = the backbone's default
+    # weight of the within-image nearest-painted-pixel vote (0 = off) and its cosine temperature
+    local_weight: float = 0.0
+    local_temperature: float = 0.05
+    edge_refine: bool = True  # guided-filter upsampling of scores to full resolution (where the backbone keeps a guide)
+    refine: RefineConfig = field(default_factory=RefineConfig)
+    rows_per_class: int = 1500  # real rows kept per class and image pool (random, seeded)
+    generated_per_class: int = 600
+    gmmn_file: str | None = "shipped"  # "shipped" = the built-in backbone's own GMMN, a path, or None = none
+    gmmn_dropout: bool = True  # dropout-on sampling: +4.5 (shipped) / +3.1 (held-out) mIoU, resources/eval
+    gmmn_finetune_steps: int = 30  # warm-started steps on the user's pixels after a labels change
+    gmmn_steps: int = 200  # from-scratch training, only when no shipped GMMN fits the embedder
+    gmmn_per_class: int = 64
+    classifier_iter: int = 60
+    # torch threads during a fit (0 = leave as is): its matrices are small, so extra threads only add
+    # overhead, and on a busy CPU they oversubscribe the cores (measured on a shared 2-core machine: a
+    # class-change refit 1.4 s with 2 threads, 0.14 s with 1). Backbone forwards keep every thread.
+    fit_threads: int = 1
+    prior_images: int = 24  # images of the session the ImageNet prior reads (their features are computed)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    # Prior pixels only from images the user has not labelled: a few corrective dots must overrule
+    # thousands of noisy prior pixels on the image being corrected (zs3 bench annotate, tuning part).
+    prior_unlabelled_images: bool = True
+    prior_skip: tuple = ()  # class names whose prior pixels are dropped (evaluation of the GMMN path)
+    self_train_percent: float = DEFAULT_PERCENT  # core.zs3.self_training: one definition
+    seed: int = 0

@@ -1,0 +1,50 @@
+"""Training rows from painted pixels, and the within-image vote of those pixels (pure functions).
+
+Why sampled at the painted pixels: reading a label map at feature-cell centres loses any stroke
+thinner than a cell (14 px for DINOv2); bilinear sampling of the feature map at each painted pixel
+keeps every stroke.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from core.constants import IGNORE
+from core.zs3.sampling import capped_subsample
+
+
+def painted_rows(features: torch.Tensor, mask: np.ndarray, num_classes: int, cap: int, gen: torch.Generator):
+    """(F, h, w) features + full-resolution mask → (N, F) features at up to ``cap`` random labelled
+    pixels per class (bilinear), and their (N,) labels."""
+    h, w = mask.shape
+    flat = torch.from_numpy(mask.reshape(-1))
+    keep = torch.nonzero((flat != IGNORE) & (flat < num_classes)).flatten()
+    if keep.numel() == 0:
+        return torch.zeros(0, features.shape[0]), torch.zeros(0, dtype=torch.long)
+    keep = keep[capped_subsample(flat[keep].long(), cap, gen)]
+    ys, xs = (keep // w).float(), (keep % w).float()
+    grid = torch.stack([(xs + 0.5) / w * 2 - 1, (ys + 0.5) / h * 2 - 1], 1)[None, None]
+    rows = F.grid_sample(features[None].float(), grid, mode="bilinear", align_corners=False)[0, :, 0].T
+    return rows, flat[keep].long()
+
+
+def local_vote(features: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor, num_classes: int,
+               temperature: float) -> torch.Tensor:
+    """(C, h, w) log-probabilities of a nearest-painted-pixel vote, over the classes painted (0 elsewhere).
+
+    Why: the global linear classifier spreads a correction across every image, but an object in one
+    photo resembles itself more than its class elsewhere; each cell's best cosine similarity to the
+    pixels painted with each class, softmaxed over those classes, is that evidence.
+    """
+    out = torch.zeros(num_classes, *features.shape[-2:])
+    present = torch.unique(labels)
+    if len(present) < 2:
+        return out
+    grid = F.normalize(features.float().flatten(1), dim=0)  # (F, hw)
+    sim = F.normalize(rows, dim=1) @ grid  # (N, hw)
+    best = torch.full((num_classes, sim.shape[1]), -1.0)
+    best.scatter_reduce_(0, labels[:, None].expand_as(sim), sim, reduce="amax")
+    vote = (best[present] / temperature).log_softmax(0)
+    out[present] = vote.reshape(len(present), *features.shape[-2:])
+    return out
