@@ -62,6 +62,18 @@ class _ArrayItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:  # noqa: N802
         return QRectF() if self._shape is None else QRectF(0, 0, self._shape[1], self._shape[0])
 
+    def _visible(self, painter: QPainter, option, array: np.ndarray | None):
+        """(x0, y0, step, the exposed part of ``array`` read every ``step`` pixels), or None."""
+        if array is None:
+            return None
+        region = _exposed(option, self._shape, pad=1)
+        if region is None:
+            return None
+        x0, y0, x1, y1 = region
+        step = _step_for(painter)
+        x0, y0 = x0 - x0 % step, y0 - y0 % step
+        return x0, y0, step, array[y0:y1:step, x0:x1:step]
+
 
 class PhotoItem(_ArrayItem):
     """The photo, with 2× levels made on first need so a zoomed-out view reads few pixels."""
@@ -140,15 +152,10 @@ class LabelItem(_ArrayItem):
         return self._lut[labels]
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        if self._labels is None:
+        visible = self._visible(painter, option, self._labels)
+        if visible is None:
             return
-        region = _exposed(option, self._shape, pad=1)
-        if region is None:
-            return
-        x0, y0, x1, y1 = region
-        step = _step_for(painter)
-        x0, y0 = x0 - x0 % step, y0 - y0 % step
-        sub = self._labels[y0:y1:step, x0:x1:step]
+        x0, y0, step, sub = visible
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
         _draw(painter, self.rgba(sub), x0, y0, step, self._shape)
 
@@ -179,15 +186,10 @@ class MaskItem(_ArrayItem):
         self.update(QRectF(x0, y0, x1 - x0, y1 - y0))
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
-        if self._mask is None:
+        visible = self._visible(painter, option, self._mask)
+        if visible is None:
             return
-        region = _exposed(option, self._shape, pad=1)
-        if region is None:
-            return
-        x0, y0, x1, y1 = region
-        step = _step_for(painter)
-        x0, y0 = x0 - x0 % step, y0 - y0 % step
-        sub = self._mask[y0:y1:step, x0:x1:step]
+        x0, y0, step, sub = visible
         if not sub.any():
             return
         rgba = np.zeros(sub.shape + (4,), np.uint8)
