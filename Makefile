@@ -36,8 +36,12 @@ run: $(STAMP)
 			--screenshot out/screenshot.png --quit; \
 	fi
 
+# The suite runs in a random order (pytest-randomly) with the seed printed first; ZS3_TEST_SEED=N
+# replays an order. A plain `pytest` keeps file order (pyproject's addopts).
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+	@seed=$${ZS3_TEST_SEED:-$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}; \
+	echo "test order: pytest-randomly seed $$seed (replay: ZS3_TEST_SEED=$$seed make test)"; \
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p randomly --randomly-seed=$$seed
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
