@@ -31,12 +31,19 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
     return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
 
 
-def _box_channels(x: np.ndarray, r: int) -> np.ndarray:
-    """Box filter of an (H, W, C) array, C of any size (OpenCV filters at most 4 channels at once)."""
-    if x.ndim == 2 or x.shape[2] <= 4:
-        return _box(x, r)
-    return np.concatenate([_box(np.ascontiguousarray(x[..., i:i + 4]), r).reshape(*x.shape[:2], -1)
+def _by_4_channels(op, x: np.ndarray) -> np.ndarray:
+    """``op`` (an OpenCV image function) on an (H, W, C) array of any C: OpenCV takes at most 4 channels
+    at once, and drops the channel axis of a 1-channel result, which is put back here."""
+    if x.shape[2] <= 4:
+        out = op(x)
+        return out.reshape(*out.shape[:2], -1)
+    return np.concatenate([_by_4_channels(op, np.ascontiguousarray(x[..., i:i + 4]))
                            for i in range(0, x.shape[2], 4)], axis=2)
+
+
+def _box_channels(x: np.ndarray, r: int) -> np.ndarray:
+    """Box filter of an (H, W, C) array, C of any size."""
+    return _by_4_channels(lambda a: _box(a, r), x)
 
 
 def _inverse_sym3(m: np.ndarray) -> np.ndarray:
@@ -85,11 +92,8 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float, s
 
 
 def _resize_channels(x: np.ndarray, size: tuple, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """Resize of an (H, W, C) array to ``size`` = (width, height), C of any size (OpenCV takes ≤ 4)."""
-    if x.shape[2] <= 4:
-        return cv2.resize(x, size, interpolation=interpolation).reshape(size[1], size[0], -1)
-    return np.concatenate([_resize_channels(np.ascontiguousarray(x[..., i:i + 4]), size, interpolation)
-                           for i in range(0, x.shape[2], 4)], axis=2)
+    """Resize of an (H, W, C) array to ``size`` = (width, height), C of any size."""
+    return _by_4_channels(lambda a: cv2.resize(a, size, interpolation=interpolation), x)
 
 
 def refine_probabilities(logits: torch.Tensor, guide: np.ndarray, out_size: tuple,
