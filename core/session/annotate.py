@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import cv2
@@ -127,16 +126,3 @@ def run_annotate(folder, classes: Sequence[str] | None = None, model: str = "def
             progress(r / config.rounds, f"round {r}/{config.rounds}: mIoU {result['miou_by_dots'].get(str(r), float('nan')):.3f}")
     result["seconds_per_round"] = round(float(np.mean(round_seconds)), 3) if round_seconds else 0.0
     return result
-
-
-def split_folder(folder: Path, stems: Sequence[str], dest: Path) -> Path:
-    """A view of ``folder`` holding only ``stems`` (symlinks), for tuning / held-out parts of one set."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for sub in ("JPEGImages", "SegmentationClass"):
-        (dest / sub).mkdir(exist_ok=True)
-        for f in (folder / sub).iterdir():
-            if f.stem in stems and not (dest / sub / f.name).exists():
-                (dest / sub / f.name).symlink_to(f.resolve())
-    if not (dest / "class_names.txt").exists():
-        (dest / "class_names.txt").symlink_to((folder / "class_names.txt").resolve())
-    return dest

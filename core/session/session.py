@@ -36,10 +36,10 @@ from torch.nn import functional as F
 
 from core.constants import IGNORE
 from core.errors import CancelledError, UserError
-from core.session.cache import FeatureCache, image_key
-from core.session.prior import ImageNetPrior, PriorConfig, prior_labels
 from core.models.upsample import refine_probabilities
+from core.session.cache import FeatureCache, image_key
 from core.session.config import SessionConfig
+from core.session.prior import ImageNetPrior, prior_labels
 from core.session.rows import local_vote, painted_rows
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
@@ -507,7 +507,7 @@ class Session:
         fg_ids = list(range(1, len(classes)))
         relevance = prior.relevance(class_vectors[1:], cfg, list(classes[1:]))
         skip = [i - 1 for i in fg_ids if classes[i] in set(self.config.prior_skip)]
-        # Images with labels first (their features exist), then the rest of the folder up to the cap.
+        # Unlabelled images up to the cap (labelled ones first when the config lets the prior read them).
         order = [] if self.config.prior_unlabelled_images else [Path(k) for k in labels]
         order += [p for p in images if _key(p) not in labels]
         order = order[: self.config.prior_images]
