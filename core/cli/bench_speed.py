@@ -18,7 +18,6 @@ that a slow or busy machine shows up in both instead of in a verdict:
 """
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import resource
@@ -35,20 +34,6 @@ SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 GMMN_CLASSES = 20
 CPU_TARGETS = {"features_s": 0.8, "refit_s": 1.0, "predict_cached_s": 0.15, "segment_images_per_s": 1.0,
                "gmmn_speedup": 10.0}
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """At most ``n`` torch threads inside the block (0: unchanged)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def session_model(name: str) -> str:
@@ -242,6 +227,8 @@ def run_speed(model: str = "default", device: str = "cpu", n_images: int = 16, r
     # SessionConfig.gmmn_per_class rows per class: the same step here, unless told otherwise.
     config = SessionConfig()
     fit_threads = config.fit_threads if dev.type == "cpu" else 0
+    from core.device import torch_threads
+
     with torch_threads(fit_threads):
         result.update(gmmn_steps(feat_dim, embed_dim, dev, max(repeats, 5), sync, gmmn_rows or config.gmmn_per_class))
     result["gmmn_threads"] = fit_threads or torch.get_num_threads()

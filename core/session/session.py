@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -35,6 +34,7 @@ import torch
 from torch.nn import functional as F
 
 from core.constants import IGNORE
+from core.device import torch_threads
 from core.errors import CancelledError, UserError
 from core.models.upsample import refine_probabilities
 from core.session.cache import FeatureCache, image_key
@@ -77,20 +77,6 @@ def _sub(progress: Progress | None, start: float, end: float) -> Progress | None
 
 def _key(path) -> str:
     return str(Path(path).resolve())
-
-
-@contextmanager
-def _torch_threads(n: int):
-    """Run the block with at most ``n`` torch intra-op threads (process-wide, restored after)."""
-    before = torch.get_num_threads()
-    if n <= 0 or n == before:
-        yield before
-        return
-    torch.set_num_threads(n)
-    try:
-        yield before
-    finally:
-        torch.set_num_threads(before)
 
 
 class Session:
@@ -266,7 +252,7 @@ class Session:
             return cached
         _check(cancel)
         t0 = time.perf_counter()
-        with _torch_threads(self._full_threads or 0):  # a forward inside a fit gets every thread back
+        with torch_threads(self._full_threads or 0):  # a forward inside a fit gets every thread back
             feats = self.backbone.extract(load_image(image))
         self.last_timings["features_s"] = time.perf_counter() - t0
         self.cache.put(key, feats)
@@ -382,7 +368,7 @@ class Session:
             return self._fit_locked(progress, cancel)
 
     def _fit_locked(self, progress, cancel) -> FitReport:
-        with _torch_threads(self.config.fit_threads) as before:
+        with torch_threads(self.config.fit_threads) as before:
             self._full_threads = before if self.config.fit_threads > 0 else None
             try:
                 return self._fit_threads_set(progress, cancel)
