@@ -101,7 +101,8 @@ class _Quiet:
 
 # Cache of the session inside `zs3 segment`: every image is predicted once, so the cache only has
 # to keep the fit's images (up to SessionConfig.prior_images = 24, read first, predicted first)
-# until their own prediction: 24 x 2.6 MB at 512 px for the default model. A bigger cache would only
+# until their own prediction: 24 x ~1.3 MB for the DINOv2 default (features, ImageNet logits, guide;
+# 2.6 MB for efficientnet at 512 px). A bigger cache would only
 # make the process grow for its first few hundred images of a large folder.
 SEGMENT_CACHE_BYTES = 64 * 2**20
 
