@@ -37,26 +37,6 @@ class AnnotateConfig:
     rounds: int = 16
 
 
-def load_folder_for(folder, classes: Sequence[str] | None):
-    """(class list with background first, [(image, ground truth in that list)]) of a VOC-style folder.
-
-    Folder classes are matched to ``classes`` by name (case, spaces, ``_`` and ``/`` ignored, so
-    labelme's ``_background_`` is background); ``classes`` None = every class present.
-    """
-    from core.masks import match_class_names
-    from core.session.evaluation import _present_classes, load_folder
-
-    names, items = load_folder(folder)
-    if classes is None:
-        classes = _present_classes(names, items)
-    wanted = ["background", *[c for c in classes if match_class_names([c], ["background"])[0] != 0]]
-    lut = match_class_names(names, wanted)
-    missing = [c for c in wanted[1:] if match_class_names([c], names)[0] == IGNORE]
-    if missing:
-        raise UserError(f"class {missing[0]!r} does not occur in {folder}/class_names.txt")
-    return wanted, [(path, lut[mask]) for path, mask in items]
-
-
 def next_dot(pred: np.ndarray, gt: np.ndarray, painted: np.ndarray, radius: int):
     """The simulated annotator's next dot: (y, x, class) or None when nothing is left to fix."""
     wrong = ((pred != gt) & (gt != IGNORE) & (painted == IGNORE)).astype(np.uint8)
@@ -84,8 +64,9 @@ def run_annotate(folder, classes: Sequence[str] | None = None, model: str = "def
     """Run the protocol above; returns the JSON-ready result of ``zs3 bench annotate``."""
     from core.metrics import ConfusionMatrix
     from core.session import Session
+    from core.session.evaluation import load_labelled_folder
 
-    class_list, items = load_folder_for(folder, classes)
+    class_list, items = load_labelled_folder(folder, classes)
     session = Session(model=model, device=device, config=session_config)
     session.add_images([p for p, _ in items])
     session.set_classes(class_list)

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from core.constants import IGNORE
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -72,13 +73,24 @@ def _present_classes(names, items) -> list[str]:
     return [names[i] for i in sorted(present) if i != 0]
 
 
-def _remap(mask: np.ndarray, src_names: Sequence[str], dst_names: Sequence[str]) -> np.ndarray:
-    lut = np.full(256, 255, np.uint8)
-    index = {n: i for i, n in enumerate(dst_names)}
-    for i, n in enumerate(src_names):
-        if n in index:
-            lut[i] = index[n]
-    return lut[mask]
+def load_labelled_folder(folder, classes: Sequence[str] | None = None):
+    """(class list with background first, [(image, ground truth in that list)]) of a VOC-style folder.
+
+    Folder classes are matched to ``classes`` by name (case, spaces, ``_`` and ``/`` ignored, so
+    labelme's ``_background_`` is background); ``classes`` None = every class present. Pixels of
+    classes not asked for become 255 (ignored), as ``--labels`` treats them.
+    """
+    from core.masks import match_class_names
+
+    names, items = load_folder(folder)
+    if classes is None:
+        classes = _present_classes(names, items)
+    wanted = ["background", *[c for c in classes if match_class_names([c], ["background"])[0] != 0]]
+    lut = match_class_names(names, wanted)
+    missing = [c for c in wanted[1:] if match_class_names([c], names)[0] == IGNORE]
+    if missing:
+        raise UserError(f"class {missing[0]!r} does not occur in {folder}/class_names.txt")
+    return wanted, [(path, lut[mask]) for path, mask in items]
 
 
 def conse_direct(session, image) -> np.ndarray:
@@ -115,12 +127,10 @@ def evaluate_default(
     from core.metrics import ConfusionMatrix
     from core.session import PriorConfig, Session, SessionConfig
 
-    src_names, items = load_folder(dataset_or_folder)
-    classes = ["background", *_present_classes(src_names, items)]
+    classes, gts = load_labelled_folder(dataset_or_folder)
     unknown = [n for n in unseen_names if n not in classes]
     if unknown:
         raise UserError(f"unseen class {unknown[0]!r} does not occur in the evaluation folder")
-    gts = [(path, _remap(mask, src_names, classes)) for path, mask in items]
     base_cfg = config or SessionConfig()
     session = Session(model=model, device=device, embeddings=embeddings, config=base_cfg)
     session.add_images([p for p, _ in gts])

@@ -24,3 +24,19 @@ def test_evaluate_two_images(tmp_path, make_session, eval_pair):
     table = format_results(res)
     assert "| cat |" in table and "conse_direct" in table
     assert not math.isnan(res["unseen"]["unseen_miou"])
+
+
+def test_labelme_background_name_is_background(eval_pair):
+    """labelme names background ``_background_``: its pixels are scored as background, not ignored."""
+    import numpy as np
+
+    from core.masks import read_label_png
+    from core.session.evaluation import load_labelled_folder
+
+    names = (eval_pair / "class_names.txt").read_text().splitlines()
+    (eval_pair / "class_names.txt").write_text("\n".join(["_background_", *names[1:]]) + "\n")
+    classes, items = load_labelled_folder(eval_pair)
+    assert classes == ["background", "cat", "cup"]
+    for path, gt in items:
+        raw = read_label_png(eval_pair / "SegmentationClass" / f"{path.stem}.png")
+        assert np.array_equal(gt == 0, raw == 0) and (gt == 0).any()
