@@ -9,7 +9,8 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt
 
 from app.overlay import IGNORE
-from app.tools import click_box, flood_region, grabcut_box, hole_mask
+from app.tools import click_box, flood_region, hole_mask
+from core.session.object_cut import grabcut_box
 
 from .conftest import WAIT_MS, wait_idle
 
