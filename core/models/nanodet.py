@@ -125,7 +125,7 @@ def preprocess(image: np.ndarray, input_size: int = INPUT_SIZE) -> torch.Tensor:
 
 
 class NanoDet:
-    """The COCO-80 detector on one device; :meth:`detect` is safe to call from one worker thread at a time."""
+    """The COCO-80 detector on one device. Holds no state between calls, so worker threads may share it."""
 
     def __init__(self, folder: Path | None = None, device: torch.device | str = "cpu"):
         folder = Path(folder) if folder is not None else model_dir()
