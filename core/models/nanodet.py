@@ -71,6 +71,13 @@ class Detections:
         return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])
 
 
+def detections_by_name(dets: Detections, names) -> dict[str, Detections]:
+    """Each typed class name's boxes: the detections of the COCO classes it means (maybe none)."""
+    from core.models.coco_names import coco_classes
+
+    return {name: dets.only(coco_classes(name)) for name in names}
+
+
 def cell_centres(size: int, stride: int) -> torch.Tensor:
     """(cells, 2) x, y centres in input pixels of one level's cells, row-major like the graph."""
     n = size // stride

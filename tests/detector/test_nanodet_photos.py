@@ -5,7 +5,7 @@ import numpy as np
 from detector_helpers import eval_photo, iou, mask_bbox
 
 from core.models.coco_names import COCO_CLASSES, coco_classes
-from core.models.nanodet import DetectorConfig
+from core.models.nanodet import DetectorConfig, detections_by_name
 
 VOC_PERSON, VOC_CAT = 15, 8  # resources/eval/class_names.txt
 
@@ -46,3 +46,11 @@ def test_a_higher_threshold_keeps_a_subset(nanodet):
     assert len(high) < len(low)
     assert (high.scores >= 0.6).all() and (low.scores >= 0.3).all()
     assert list(low.scores) == sorted(low.scores, reverse=True)
+
+
+def test_typed_names_get_the_boxes_of_their_coco_classes(nanodet):
+    dets = nanodet.detect(eval_photo("voc_2011_003078"))
+    found = detections_by_name(dets, ["people", "diningtable", "sofa", "sky"])
+    assert len(found["people"]) >= 2 and set(found["people"].classes) == {0}
+    assert len(found["diningtable"]) >= 1 and set(found["diningtable"].classes) == {60}
+    assert len(found["sky"]) == 0  # no COCO class: no boxes, no error
