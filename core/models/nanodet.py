@@ -35,7 +35,6 @@ from core.models.tfjs_graph import TfjsGraph
 INPUT_SIZE = 416
 STRIDES = (8, 16, 32)
 REG_MAX = 10  # distances are distributions over 0 … REG_MAX strides
-NUM_CLASSES = 80
 #: Per-channel BGR mean and std of the original NanoDet-m training config (0…255 pixel values).
 BGR_MEAN = (103.53, 116.28, 123.675)
 BGR_STD = (57.375, 57.12, 58.395)
@@ -73,7 +72,7 @@ class Detections:
 
 def detections_by_name(dets: Detections, names) -> dict[str, Detections]:
     """Each typed class name's boxes: the detections of the COCO classes it means (maybe none)."""
-    from core.models.coco_names import coco_classes
+    from core.models.coco_names import coco_classes  # here: it imports core.session (WordNet keys)
 
     return {name: dets.only(coco_classes(name)) for name in names}
 
