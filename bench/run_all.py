@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES = {
     "embeddings": [sys.executable, "-m", "bench.bench_embeddings"],
+    "nanodet": [sys.executable, "bench/bench_nanodet.py"],
     "session": [sys.executable, "bench/bench_session.py"],
     "speed": [sys.executable, "bench/bench_speed.py"],
     "synthetic": [sys.executable, "bench/bench_synthetic.py"],

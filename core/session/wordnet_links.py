@@ -24,6 +24,11 @@ _SKIP = ("i", "a")  # instance, abstract
 SEEN_AS = {"00007846": ("03051540",)}
 
 
+def lemma_key(name: str) -> str:
+    """A typed class name as a WordNet lemma key: "Dining-Table: the big one" → "dining_table"."""
+    return "_".join(name.split(":", 1)[0].replace("-", " ").lower().split())
+
+
 class WordNetLinks:
     def __init__(self, path: Path = TABLE):
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -32,7 +37,7 @@ class WordNetLinks:
         self.lemmas: dict = data["lemmas"]
 
     def _senses(self, name: str):
-        key = "_".join(name.split(":", 1)[0].replace("-", " ").lower().split())
+        key = lemma_key(name)
         candidates = [key]
         if key.endswith("es"):
             candidates.append(key[:-2])
