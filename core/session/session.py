@@ -37,6 +37,7 @@ from core.constants import IGNORE
 from core.device import torch_threads
 from core.errors import CancelledError, UserError
 from core.models.upsample import refine_probabilities
+from core.session.box_prior import BoxPrior
 from core.session.cache import FeatureCache, image_key
 from core.session.config import SessionConfig
 from core.session.prior import ImageNetPrior, prior_labels
@@ -114,6 +115,7 @@ class Session:
         self._gmmn_cache: dict = {}
         self._shipped_gmmn: tuple = (None, None)  # ((file, embedder), private copy of the shipped GMMN)
         self._prior: ImageNetPrior | None = None
+        self._boxes = BoxPrior(self._device)  # COCO detector boxes for the prior (when installed)
         self._full_threads: int | None = None  # torch threads outside a running fit
         self.last_timings: dict = {}
 
@@ -511,7 +513,7 @@ class Session:
                 continue
             scores = prior.scores(feats.imagenet_logits, relevance, cfg)
             scores = F.interpolate(scores[None], size=feats.features.shape[-2:], mode="bilinear", align_corners=False)[0]
-            lab = prior_labels(scores, fg_ids, 0, cfg)
+            lab = self._boxes.refine(_key(path), feats.guide, prior_labels(scores, fg_ids, 0, cfg), classes, cfg)
             for j in skip:  # evaluation knob: this class gets no prior pixels (the GMMN must supply it)
                 lab[lab == fg_ids[j]] = IGNORE
             pairs.append((feats.features, lab))

@@ -1,0 +1,141 @@
+"""COCO detector boxes → zero-label prior pixels, next to the ImageNet head's (``prior.py``).
+
+Why: the ImageNet head knows 1,000 classes but not "person", and it locates what it knows only at
+stride 32; NanoDet (``core.models.nanodet``, optional) boxes the 80 COCO classes — every Pascal-VOC
+class among them — where they are. A box says where an object is, not which pixels are it, so each
+box of a typed class is cut with GrabCut (``core.session.object_cut``) on the guide image the
+features were computed from, and the cut's feature cells become prior pixels of that class. The
+linear classifier then spreads them to every image through the DINOv2 features, as it does the
+ImageNet head's.
+
+Rules (switches in ``PriorConfig``, chosen by ``zs3 bench annotate`` / ``zs3 evaluate`` on the
+tuning part only, docs/benchmarks.md):
+- a cut overrides the ImageNet head's label at its cells (boxes in ascending score order, so the
+  most confident box has the last word where boxes overlap);
+- ``detector_defers``: a cut leaves alone the cells the head gave to another typed class (the head's
+  1,000 fine-grained classes are more reliable there than a box that may be a false positive);
+- ``detector_exclusive``: for a class the detector knows, the head's pixels outside every box of
+  that class are dropped (unsure): the head's person-as-clothes guesses are not needed where a
+  person detector looked and saw none;
+- ``detector_background``: cells inside no box, which the head left unsure or gave to a class the
+  detector knows, become background.
+The detections (one forward per image) and the cuts (one GrabCut per box) are cached per image.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import cv2
+import numpy as np
+import torch
+
+from core.constants import IGNORE
+
+log = logging.getLogger(__name__)
+
+#: Detections are kept down to this score; ``PriorConfig.detector_score`` picks among them, so a
+#: change of threshold never reruns the detector.
+KEEP_SCORE = 0.15
+CUT_FRACTION = 0.5  # a feature cell belongs to a cut when this share of its pixels does
+
+
+class BoxPrior:
+    """One session's detector, detections and cuts (thread-safe; bounded by the session's images)."""
+
+    def __init__(self, device="cpu", detector=None):
+        """``detector``: anything with NanoDet's ``detect(image, config)``; None = the installed NanoDet."""
+        self.device = device
+        self._lock = threading.Lock()
+        self._detections: dict = {}
+        self._cuts: dict = {}
+        self._detector = detector
+        self._checked = detector is not None
+
+    def detector(self):
+        """The shared NanoDet, or None when it is not installed (said once in the log)."""
+        with self._lock:
+            if not self._checked:
+                from core.models.nanodet import shared_nanodet
+                from core.models.nanodet_files import nanodet_status
+
+                self._detector = shared_nanodet(self.device)
+                if self._detector is None:
+                    log.info(nanodet_status()[1])
+                self._checked = True
+            return self._detector
+
+    def detections(self, key: str, guide: np.ndarray):
+        """Every box of ``guide`` (the features' resized image) down to ``KEEP_SCORE``, cached per image."""
+        from core.models.nanodet import DetectorConfig
+
+        with self._lock:
+            if key in self._detections:
+                return self._detections[key]
+        dets = self.detector().detect(guide, DetectorConfig(score_threshold=KEEP_SCORE))
+        with self._lock:
+            self._detections[key] = dets
+        return dets
+
+    def cut(self, key: str, guide: np.ndarray, box, grid_hw: tuple) -> np.ndarray:
+        """(h, w) bool feature cells of the object GrabCut finds in ``box``, cached per (image, box)."""
+        from core.session.object_cut import grabcut_box
+
+        ck = (key, tuple(int(round(v)) for v in box), tuple(grid_hw))
+        with self._lock:
+            if ck in self._cuts:
+                return self._cuts[ck]
+        mask = grabcut_box(guide, ck[1]).astype(np.float32)
+        cells = cv2.resize(mask, (grid_hw[1], grid_hw[0]), interpolation=cv2.INTER_AREA) >= CUT_FRACTION
+        with self._lock:
+            self._cuts[ck] = cells
+        return cells
+
+    def refine(self, key: str, guide: np.ndarray | None, lab: torch.Tensor, classes, config) -> torch.Tensor:
+        """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in."""
+        if not config.detector or guide is None or self.detector() is None:
+            return lab
+        from core.models.coco_names import coco_classes
+
+        wanted = {c: set(coco_classes(name)) for c, name in enumerate(classes) if c > 0}
+        wanted = {c: ids for c, ids in wanted.items() if ids}
+        if not wanted:
+            return lab
+        dets = self.detections(key, guide)
+        grid_hw = tuple(lab.shape)
+        boxes = []  # (score, class id, box) of the typed classes
+        for box, score, coco in zip(dets.boxes, dets.scores, dets.classes):
+            if score >= config.detector_score:
+                boxes += [(float(score), c, box) for c, ids in wanted.items() if int(coco) in ids]
+        out = lab.clone()
+        inside = torch.zeros(grid_hw, dtype=torch.bool)
+        covered = {c: torch.zeros(grid_hw, dtype=torch.bool) for c in wanted}
+        named = (lab > 0) & (lab != IGNORE)
+        for score, c, box in sorted(boxes, key=lambda b: b[0]):
+            cells = torch.from_numpy(self.cut(key, guide, box, grid_hw))
+            if config.detector_defers:
+                cells = cells & (~named | (lab == c))  # not in place: the cut is cached
+            out[cells] = c
+            area = _box_cells(box, guide.shape[:2], grid_hw)
+            covered[c] |= area
+            inside |= area
+        if config.detector_exclusive:
+            for c, area in covered.items():
+                out[(lab == c) & ~area & (out == c)] = IGNORE
+        if config.detector_background:
+            known = torch.zeros(grid_hw, dtype=torch.bool)
+            for c in wanted:
+                known |= lab == c
+            out[~inside & ((lab == IGNORE) | known)] = 0
+        return out
+
+
+def _box_cells(box, image_hw: tuple, grid_hw: tuple) -> torch.Tensor:
+    """(h, w) bool: the feature cells a box (image pixels) touches."""
+    (ih, iw), (gh, gw) = image_hw, grid_hw
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cx0, cx1 = int(np.floor(x0 / iw * gw)), int(np.ceil(x1 / iw * gw))
+    cy0, cy1 = int(np.floor(y0 / ih * gh)), int(np.ceil(y1 / ih * gh))
+    area = torch.zeros(grid_hw, dtype=torch.bool)
+    area[max(0, cy0):min(gh, cy1), max(0, cx0):min(gw, cx1)] = True
+    return area

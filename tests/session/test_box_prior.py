@@ -1,0 +1,99 @@
+"""Detector boxes merged into the zero-label prior: the merge rules on known answers, then the real
+NanoDet on a real photo."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.constants import IGNORE
+from core.models.nanodet import Detections
+from core.session.box_prior import BoxPrior
+from core.session.prior import PriorConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+CLASSES = ["background", "person", "cat"]  # person and cat are COCO classes
+#: Each rule off; the tests switch on the one they check.
+PLAIN = PriorConfig(detector_score=0.4, detector_exclusive=False, detector_defers=False, detector_background=False)
+
+
+class _Boxes:
+    """A detector that reports fixed boxes (COCO ids: person 0, cat 15)."""
+
+    def __init__(self, boxes, scores, classes):
+        self.dets = Detections(np.asarray(boxes, np.float32), np.asarray(scores, np.float32),
+                               np.asarray(classes, np.int64))
+
+    def detect(self, image, config):
+        return self.dets
+
+
+def _square_photo() -> np.ndarray:
+    """A bright square on a dark textured ground, 224×224: GrabCut separates it from its box."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 40, (224, 224, 3), dtype=np.uint8)
+    img[64:160, 64:160] = rng.integers(200, 255, (96, 96, 3), dtype=np.uint8)
+    return img
+
+
+def _prior_labels(grid=16) -> torch.Tensor:
+    lab = torch.full((grid, grid), IGNORE, dtype=torch.long)
+    lab[:2, :] = 1  # the ImageNet head called the top rows "person" (clothes-like texture, say)
+    lab[-2:, :] = 0
+    return lab
+
+
+def test_a_cut_box_labels_the_object_cells_and_nothing_else():
+    boxes = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [0]))
+    out = boxes.refine("a", _square_photo(), _prior_labels(), CLASSES, PLAIN)
+    inner = out[5:9, 5:9]  # cells well inside the bright square (cells of 14 px)
+    assert (inner == 1).all()
+    assert (out[12:14, :] != 1).all() and (out[:, :3][2:-2] == IGNORE).all()
+    assert (out[:2, :] == 1).all()  # not exclusive: the head's person pixels stay
+
+
+def test_exclusive_drops_the_heads_pixels_outside_the_boxes_and_low_scores_are_ignored():
+    photo, lab = _square_photo(), _prior_labels()
+    boxes = BoxPrior(detector=_Boxes([[48, 48, 176, 176], [0, 0, 224, 224]], [0.9, 0.2], [0, 15]))
+    out = boxes.refine("a", photo, lab, CLASSES, replace(PLAIN, detector_exclusive=True))
+    assert (out[:2, :] == IGNORE).all()  # person head pixels outside the person box: dropped
+    assert (out == 2).sum() == 0  # the 0.2 cat box is below the threshold
+    off = boxes.refine("a", photo, lab, CLASSES, PriorConfig(detector=False))
+    assert torch.equal(off, lab)
+
+
+def test_defers_keeps_the_heads_other_classes_and_background_fills_outside_the_boxes():
+    photo, lab = _square_photo(), _prior_labels()
+    lab[6, 6] = 2  # the head is sure this cell is a cat
+    boxes = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [0]))
+    cfg = replace(PLAIN, detector_defers=True, detector_background=True)
+    out = boxes.refine("a", photo, lab, CLASSES, cfg)
+    assert out[6, 6] == 2 and out[7, 7] == 1
+    assert (out[2, :] == 0).all() and (out[3:13, :3] == 0).all()  # unsure cells in no box became background
+    assert (out[:2, :] == 0).all()  # ... as did the head's person cells outside every person box
+    assert boxes.refine("a", photo, lab, CLASSES, replace(cfg, detector_defers=False))[6, 6] == 1
+
+
+def test_real_detector_finds_the_people_of_the_voc_photo():
+    from core.models.nanodet_files import nanodet_status
+    from core.session import Session
+
+    ok, why = nanodet_status()
+    if not ok:
+        pytest.skip(why)
+    photo = ROOT / "resources" / "eval" / "JPEGImages" / "voc_2011_003078.jpg"
+    session = Session(model="default", device="cpu")
+    feats = session.features(photo)
+    grid = tuple(feats.features.shape[-2:])
+    lab = torch.full(grid, IGNORE, dtype=torch.long)
+    out = session._boxes.refine("voc", feats.guide, lab, ["background", "person", "sofa"], PriorConfig())
+    from PIL import Image
+
+    gt = np.asarray(Image.open(ROOT / "resources" / "eval" / "SegmentationClass" / "voc_2011_003078.png"))
+    small = np.asarray(Image.fromarray(gt).resize(grid[::-1], Image.NEAREST))
+    person = (out == 1).numpy()
+    assert person.sum() > 20
+    assert (small[person] == 15).mean() > 0.7  # most person cells are on the people (VOC id 15)
