@@ -105,6 +105,11 @@ def test_session_predict_equals_the_untiled_probabilities_and_keeps_painted_pixe
     pred = session.predict(image)
     probs = session.probabilities(image)
     _agree(pred.labels, pred.confidence, probs)
+    session.config.edge_refine = False  # the path without a guide (also the efficientnet model's)
+    plain = session.predict(image)
+    _agree(plain.labels, plain.confidence, session.probabilities(image))
+    assert not np.array_equal(plain.confidence, pred.confidence)  # the two paths really differ
+    session.config.edge_refine = True
     painted = np.full(pred.labels.shape, IGNORE, np.uint8)
     painted[:10, :10] = 1 - pred.labels[:10, :10]  # the opposite of the prediction
     session.add_labels(image, painted)
