@@ -188,11 +188,11 @@ def guided_filter_torch(guide: torch.Tensor, src: torch.Tensor, radius: int, eps
         return sum(full[k][None] * mean_a[k] for k in range(3)) + mean_b
 
 
-def refine_at_guide(logits: torch.Tensor, guide: np.ndarray, config: RefineConfig = RefineConfig(),
+def refine_at_guide(logits: torch.Tensor, guide: np.ndarray | torch.Tensor, config: RefineConfig = RefineConfig(),
                     device="cpu", use_torch: bool | None = None) -> torch.Tensor:
-    """(C,h,w) logits on the patch grid + (H',W',3) uint8 guide → (C,H',W') probabilities at the guide's
-    size, on ``device``. The filter is OpenCV's on the CPU and the torch one elsewhere (``use_torch``
-    overrides: tests compare the two on the CPU)."""
+    """(C,h,w) logits on the patch grid + (H',W',3) uint8 guide (array, or tensor on any device) →
+    (C,H',W') probabilities at the guide's size, on ``device``. The filter is OpenCV's on the CPU and the
+    torch one elsewhere (``use_torch`` overrides: tests compare the two on the CPU)."""
     device = torch.device(device)
     use_torch = device.type != "cpu" if use_torch is None else use_torch
     gh, gw = guide.shape[:2]
@@ -200,11 +200,13 @@ def refine_at_guide(logits: torch.Tensor, guide: np.ndarray, config: RefineConfi
         probs = F.interpolate(logits[None].to(device).float(), size=(gh, gw), mode="bilinear",
                               align_corners=False)[0].softmax(0)
         if use_torch:
-            image = torch.from_numpy(np.ascontiguousarray(guide)).to(device).permute(2, 0, 1).float() / 255.0
+            image = guide if torch.is_tensor(guide) else torch.from_numpy(np.ascontiguousarray(guide))
+            image = image.to(device).permute(2, 0, 1).float() / 255.0
             q = guided_filter_torch(image, probs, config.radius, config.eps, config.subsample)
         else:
             src = np.ascontiguousarray(probs.permute(1, 2, 0).cpu().numpy(), dtype=np.float32)
-            q = guided_filter(guide.astype(np.float32) / 255.0, src, config.radius, config.eps, config.subsample)
+            image = guide.cpu().numpy() if torch.is_tensor(guide) else guide
+            q = guided_filter(image.astype(np.float32) / 255.0, src, config.radius, config.eps, config.subsample)
             q = torch.from_numpy(np.ascontiguousarray(q)).permute(2, 0, 1).to(device)
         q = q.clamp_min(0.0)
         return q / q.sum(0, keepdim=True).clamp_min(1e-6)
