@@ -76,3 +76,5 @@ def test_refine_with_the_torch_filter_equals_the_opencv_path():
     b = refine_at_guide(logits, guide, RefineConfig(), "cpu", use_torch=True)
     assert a.shape == b.shape == (4, 224, 168)
     assert (a - b).abs().max() < 1e-4
+    # a guide already in torch (as on a GPU, where it never goes through numpy) gives the same
+    assert torch.equal(refine_at_guide(logits, torch.from_numpy(guide), RefineConfig(), "cpu", use_torch=True), b)
