@@ -40,11 +40,12 @@ class PriorConfig:
     enabled: bool = True
     # COCO detector boxes (``core.session.box_prior``; only where NanoDet is installed)
     detector: bool = True
-    # (chosen on the tuning part, zero labels: mIoU 0.31 without boxes, 0.49 with; docs/benchmarks.md)
+    # (chosen on the tuning part, zero labels: mIoU 0.31 without boxes, 0.49 with; docs/benchmarks.md;
+    # background on or off made no difference there, so it stays off)
     detector_score: float = 0.3  # boxes at least this confident become prior pixels
     detector_defers: bool = True  # a cut keeps the head's cells of another typed class
     detector_exclusive: bool = True  # a detector class's head pixels outside its boxes are dropped
-    detector_background: bool = True  # cells in no box, unsure or of a detector class → background
+    detector_background: bool = False  # cells in no box, unsure or of a detector class → background
 
 
 _SHARED: dict = {}
