@@ -3,6 +3,10 @@
     zs3 evaluate --model zs3net.pth --dataset voc --root VOC --split val [--json scores.json]
     zs3 evaluate --model default [--root LABELLED_FOLDER] --unseen "cow,motorbike" [--json FILE]
 
+Without ``--root`` the default model is scored on the tuning part (resources/eval) and, once fetched
+(resources/eval/fetch_heldout.py), the held-out part; each table splits the classes by zero-label
+source (ImageNet head, COCO detector, both, or the GMMN alone) and ablates each source.
+
 Prints per-class IoU and PA / MA / mIoU for seen, unseen and all classes plus the harmonic mean
 (hIoU): one confusion matrix over the whole set, arg-max over all classes, 255 ignored.
 """
@@ -45,11 +49,34 @@ def _pct(v) -> str:
 
 
 def _print_default(result: dict) -> None:
-    """One line per setting of ``evaluate_default``'s result: seen / unseen / h mIoU."""
-    print(f"{'setting':<16} seen%  unseen%    hIoU%")
+    """One line per setting of ``evaluate_default``'s result: seen / unseen / h mIoU, then the mean IoU
+    of the classes of each zero-label source (ImageNet head, COCO detector, both, GMMN only)."""
+    from core.session.evaluation import SOURCES
+
+    sources = [s for s in SOURCES if s in result.get("sources", {}).values()]
+    print(f"{'setting':<24} seen%  unseen%    hIoU%" + "".join(f"{s + '%':>15}" for s in sources))
     for name, scores in result.items():
         if isinstance(scores, dict) and "seen_miou" in scores:
-            print(f"{name:<16}{_pct(scores.get('seen_miou'))}  {_pct(scores.get('unseen_miou'))}  {_pct(scores.get('hiou'))}")
+            by = scores.get("by_source", {})
+            print(f"{name:<24}{_pct(scores.get('seen_miou'))}  {_pct(scores.get('unseen_miou'))}  "
+                  f"{_pct(scores.get('hiou'))}" + "".join(f"{_pct(by.get(s)):>15}" for s in sources))
+    print("sources: " + ", ".join(f"{c} = {s}" for c, s in result.get("sources", {}).items()))
+
+
+def _default_parts(root) -> list:
+    """(part name, folder) to evaluate: ``--root``, or the tuning part and the held-out part when fetched."""
+    from pathlib import Path
+
+    from core.session.evaluation import DEFAULT_EVAL, HELDOUT_EVAL
+
+    if root:
+        return [(Path(root).name, Path(root))]
+    parts = [("tuning", DEFAULT_EVAL)]
+    if (HELDOUT_EVAL / "class_names.txt").is_file():
+        parts.append(("held-out", HELDOUT_EVAL))
+    else:
+        print(f"held-out part not fetched ({HELDOUT_EVAL}): python resources/eval/fetch_heldout.py")
+    return parts
 
 
 def run(args) -> int:
@@ -73,13 +100,15 @@ def run(args) -> int:
             raise UserError(f"--model default evaluates a labelled folder (--root, default resources/eval), "
                             f"not --dataset {args.dataset}: train a checkpoint with `zs3 train` for that")
         unseen = [n.strip() for n in (args.unseen or "").split(",") if n.strip()]
-        kw = {"json_path": args.json, "device": args.device, "model": args.model}
-        if args.root:
-            result = evaluate_default(args.root, unseen, **kw)
-        else:
-            result = evaluate_default(unseen_names=unseen, **kw)
-        _print_default(result)
-        if args.json:
+        parts = _default_parts(args.root)
+        results = {}
+        for part, folder in parts:
+            print(f"== {part}: {folder}")
+            results[part] = evaluate_default(folder, unseen, device=args.device, model=args.model)
+            _print_default(results[part])
+        if args.json:  # --root: that folder's result; otherwise one result per part
+            payload = results[parts[0][0]] if args.root else results
+            atomic_write_text(args.json, json.dumps(_clean(payload), indent=1, default=float) + "\n")
             print(f"wrote {args.json}")
         return 0
 

@@ -43,8 +43,27 @@ from core.errors import UserError
 log = logging.getLogger(__name__)
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
+HELDOUT_EVAL = Path.home() / ".cache" / "zs3-annotator" / "heldout-voc"  # resources/eval/fetch_heldout.py
 SETTINGS = ("seen", "seen_objects", "unseen", "self_train", "seen_gmmn_only", "unseen_no_gmmn",
-            "unseen_partial", "unseen_partial_no_gmmn", "conse_direct")
+            "unseen_no_detector", "unseen_no_imagenet", "unseen_partial", "unseen_partial_no_gmmn", "conse_direct")
+#: Where a typed name's zero-label knowledge comes from (``name_sources``), in report order.
+SOURCES = ("imagenet", "imagenet+coco", "coco", "gmmn")
+
+
+def name_sources(names: Sequence[str]) -> dict[str, str]:
+    """Each class name's zero-label source: the ImageNet head (WordNet link), the COCO detector
+    (a COCO class it means, when NanoDet is installed), both, or neither (the GMMN alone)."""
+    from core.models.coco_names import coco_classes
+    from core.models.nanodet_files import nanodet_status
+    from core.session.wordnet_links import wordnet_links
+
+    links, detector = wordnet_links(), nanodet_status()[0]
+    out = {}
+    for name in names:
+        imagenet = links is not None and links.imagenet_classes(name) is not None
+        coco = detector and bool(coco_classes(name))
+        out[name] = "imagenet+coco" if imagenet and coco else "imagenet" if imagenet else "coco" if coco else "gmmn"
+    return out
 
 
 def load_folder(folder) -> tuple[list[str], list[tuple[Path, np.ndarray]]]:
@@ -135,7 +154,9 @@ def evaluate_default(
     session = Session(model=model, device=device, embeddings=embeddings, config=base_cfg)
     session.add_images([p for p, _ in gts])
     session.set_classes(classes)
-    results: dict = {"classes": classes, "images": [p.name for p, _ in gts], "unseen_names": list(unseen_names)}
+    sources = name_sources(classes[1:])
+    results: dict = {"classes": classes, "images": [p.name for p, _ in gts], "unseen_names": list(unseen_names),
+                     "sources": sources}
     unseen_ids_fixed = [classes.index(n) for n in unseen_names]
 
     def finish(name, cm, seen_ids, unseen_ids, seconds):
@@ -145,6 +166,8 @@ def evaluate_default(
             "seen_ids": sc["seen_ids"], "unseen_ids": sc["unseen_ids"],
             "seen_miou": sc["seen"]["miou"], "unseen_miou": sc["unseen"]["miou"], "miou": sc["all"]["miou"],
             "hiou": sc["hiou"], "seconds": round(seconds, 1),
+            "by_source": {src: float(np.mean([sc["iou"][classes.index(c)] for c in sources if sources[c] == src]))
+                          for src in SOURCES if src in sources.values()},
         }
         log.info("%s: mIoU %.3f", name, sc["all"]["miou"])
 
@@ -169,8 +192,13 @@ def evaluate_default(
                 cm.update(session.predict(path).labels, gt)
             seen_ids = [i for i in range(len(classes)) if i not in unseen_union]
             finish(setting, cm, seen_ids, sorted(unseen_union), time.perf_counter() - t0)
-        elif setting in ("unseen", "self_train", "unseen_no_gmmn", "unseen_partial", "unseen_partial_no_gmmn"):
+        elif setting in ("unseen", "self_train", "unseen_no_gmmn", "unseen_no_detector", "unseen_no_imagenet",
+                         "unseen_partial", "unseen_partial_no_gmmn"):
             cfg = base_cfg
+            if setting == "unseen_no_detector":
+                cfg = replace(cfg, prior=replace(cfg.prior, detector=False))
+            if setting == "unseen_no_imagenet":
+                cfg = replace(cfg, prior=replace(cfg.prior, imagenet=False))
             if setting.startswith("unseen_partial"):
                 cfg = replace(cfg, prior_skip=tuple(classes[2::2]))
                 results["prior_skipped"] = list(classes[2::2])
@@ -201,8 +229,10 @@ def evaluate_default(
 
 
 def format_results(results: dict) -> str:
-    """Markdown table: per-class IoU (%) for every setting evaluated."""
+    """Markdown table: per-class IoU (%) for every setting evaluated, each class with its zero-label
+    source, then the mean IoU of each source's classes."""
     settings = [s for s in SETTINGS if s in results]
+    sources = results.get("sources", {})
     head = "| class | " + " | ".join(settings) + " |"
     lines = [head, "|" + " --- |" * (len(settings) + 1)]
 
@@ -210,9 +240,14 @@ def format_results(results: dict) -> str:
         return "–" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}"
 
     for c in results["classes"]:
-        lines.append(f"| {c} | " + " | ".join(pct(results[s]["per_class"][c]) for s in settings) + " |")
+        label = f"{c} ({sources[c]})" if c in sources else c
+        lines.append(f"| {label} | " + " | ".join(pct(results[s]["per_class"][c]) for s in settings) + " |")
     for key in ("seen_miou", "unseen_miou", "miou"):
         lines.append(f"| **{key}** | " + " | ".join(pct(results[s][key]) for s in settings) + " |")
+    for src in SOURCES:
+        if src in sources.values():
+            lines.append(f"| *{src} names* | " + " | ".join(pct(results[s].get("by_source", {}).get(src))
+                                                             for s in settings) + " |")
     return "\n".join(lines)
 
 

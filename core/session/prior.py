@@ -38,6 +38,7 @@ class PriorConfig:
     bg_threshold: float = 0.01  # every s_c below this -> pseudo-label background
     wordnet: bool = True  # names → ImageNet classes through WordNet where it links them
     enabled: bool = True
+    imagenet: bool = True  # the ImageNet head's pixels (off: only the detector's boxes; an ablation)
     # COCO detector boxes (``core.session.box_prior``; only where NanoDet is installed)
     detector: bool = True
     # (chosen on the tuning part, zero labels: mIoU 0.31 without boxes, 0.49 with; docs/benchmarks.md;

@@ -514,7 +514,8 @@ class Session:
                 continue
             scores = prior.scores(feats.imagenet_logits, relevance, cfg)
             scores = F.interpolate(scores[None], size=feats.features.shape[-2:], mode="bilinear", align_corners=False)[0]
-            lab = self._boxes.refine(_key(path), feats.guide, prior_labels(scores, fg_ids, 0, cfg), classes, cfg)
+            lab = prior_labels(scores, fg_ids, 0, cfg) if cfg.imagenet else torch.full(scores.shape[-2:], IGNORE)
+            lab = self._boxes.refine(_key(path), feats.guide, lab, classes, cfg)
             for j in skip:  # evaluation knob: this class gets no prior pixels (the GMMN must supply it)
                 lab[lab == fg_ids[j]] = IGNORE
             pairs.append((feats.features, lab))

@@ -28,6 +28,30 @@ def test_cli_evaluate_default_writes_per_class_and_seen_unseen(tmp_path, capsys,
     # classes[2::2] = ["cup"] gets no prior pixels: without a GMMN it is never predicted.
     assert res["prior_skipped"] == ["cup"]
     assert res["unseen_partial_no_gmmn"]["per_class"]["cup"] == 0.0
+    # each class's zero-label source, the per-source means and the ablations of each source
+    from core.models.nanodet_files import nanodet_status
+
+    detector = nanodet_status()[0]
+    assert res["sources"] == ({"cat": "imagenet+coco", "cup": "coco"} if detector else {"cat": "imagenet", "cup": "gmmn"})
+    unseen = res["unseen"]
+    for src, mean in unseen["by_source"].items():
+        assert mean == sum(unseen["per_class"][c] for c, s in res["sources"].items() if s == src) / list(
+            res["sources"].values()).count(src)
+    assert "unseen_no_detector" in res and "unseen_no_imagenet" in res
+    if detector:  # cup: no WordNet link to ImageNet, a COCO class: without the detector only the GMMN is left
+        assert unseen["per_class"]["cup"] > res["unseen_no_detector"]["per_class"]["cup"]
+    assert "imagenet" in printed.split("sources:")[0]
+
+
+def test_cli_evaluate_default_scores_both_parts_when_the_held_out_part_is_fetched(tmp_path, monkeypatch, eval_pair):
+    from core.cli import cmd_evaluate
+    from core.session import evaluation
+
+    monkeypatch.setattr(evaluation, "HELDOUT_EVAL", tmp_path / "missing")
+    assert [name for name, _ in cmd_evaluate._default_parts(None)] == ["tuning"]
+    monkeypatch.setattr(evaluation, "HELDOUT_EVAL", eval_pair)
+    assert cmd_evaluate._default_parts(None) == [("tuning", evaluation.DEFAULT_EVAL), ("held-out", eval_pair)]
+    assert cmd_evaluate._default_parts(str(eval_pair)) == [(eval_pair.name, eval_pair)]
 
 
 def test_cli_evaluate_bad_json_or_device_fails_before_any_work(tmp_path, capsys):

@@ -22,7 +22,7 @@ def test_evaluate_two_images(tmp_path, make_session, eval_pair):
     assert res["unseen"]["per_class"]["cat"] > 0.3  # zero labels: the cat is found
     assert res["seen"]["unseen_ids"] == [1, 2] or 2 in res["seen"]["unseen_ids"]
     table = format_results(res)
-    assert "| cat |" in table and "conse_direct" in table
+    assert "| cat (imagenet" in table and "conse_direct" in table and "names* |" in table
     assert not math.isnan(res["unseen"]["unseen_miou"])
 
 
