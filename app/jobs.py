@@ -427,7 +427,9 @@ class JobsMixin:
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
         self.runner.cancel_all()
+        self.loader.cancel_all()
         self.runner.wait(timeout_ms)
+        self.loader.wait(timeout_ms)
 
 
 def remap_by_name(mask: np.ndarray, mask_classes, classes) -> np.ndarray:

@@ -278,6 +278,7 @@ class MainWindow(EditingMixin, QMainWindow):
         self._link(c.images_changed, self._on_images_changed)
         self._link(c.status_changed, self.file_panel.set_status)
         self._link(c.current_changed, self._on_current_changed)
+        self._link(c.photo_ready, self._on_photo_ready)
         self._link(c.overlay_changed, self._refresh_overlay)
         self._link(c.classes_changed, self._refresh_classes)
         self._link(c.class_added, self._on_class_added)
@@ -390,10 +391,15 @@ class MainWindow(EditingMixin, QMainWindow):
         self.hover_label.clear()  # the position under the cursor belonged to the previous image
         self._on_history_changed()
         self.file_panel.set_current(index)
-        self.canvas.set_image(self.controller.current_rgb)  # no copy: the canvas draws at screen size
+        # No copy: the canvas draws at screen size; a large JPEG comes reduced first (photo_ready).
+        self.canvas.set_image(self.controller.display_rgb, self.controller.current_shape)
         record = self.controller.current_record
         if record is not None:
             self.show_message(f"{record.path.name}  ({index + 1}/{len(self.controller.images)}, {record.status})")
+
+    def _on_photo_ready(self, _index: int) -> None:
+        """Full resolution replaces the quick preview; zoom, pan and a stroke in progress stay."""
+        self.canvas.replace_photo(self.controller.display_rgb)
 
     def _on_prediction_ready(self, prediction) -> None:
         c = self.controller
