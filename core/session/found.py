@@ -135,8 +135,24 @@ class FoundTally:
     def lines(self) -> list[str]:
         return [tally.line() for tally in self.classes.values()]
 
-    def to_json(self) -> dict:
-        return {name: tally.to_json() for name, tally in self.classes.items()}
+    def to_json(self, options: FoundOptions = FoundOptions()) -> dict:
+        return {"thresholds": {"min_share": options.min_share, "min_confidence": options.min_confidence},
+                "classes": {name: tally.to_json() for name, tally in self.classes.items()}}
+
+    def report(self, embedder=None, json_path=None, stream=None) -> None:
+        """The end of a ``zs3 segment`` run: suggestions, one line per class on ``stream`` (stderr,
+        with the run's other messages), and the same as JSON in ``json_path`` when given."""
+        import json
+        import sys
+
+        from core.atomic import atomic_write_text
+        from core.session.wordnet_links import wordnet_links
+
+        self.suggest(wordnet_links(), embedder)
+        for line in self.lines():
+            print(line, file=stream or sys.stderr)
+        if json_path:
+            atomic_write_text(json_path, json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n")
 
 
 def suggest_names(name: str, links=None, embedder=None, options: FoundOptions = FoundOptions()) -> list[str]:

@@ -71,7 +71,7 @@ def test_the_tally_counts_images_per_verdict_and_says_it_in_one_line():
     assert (cat.images, cat.found, cat.low_confidence, cat.not_found) == (2, 1, 0, 1)
     assert tally.classes["unsure"].nowhere and not cat.nowhere
     assert tally.lines()[0] == "cat: found in 1 of 2 images, low confidence in 0"
-    assert tally.to_json()["speck"] == {"images": 2, "found": 0, "low_confidence": 1, "not_found": 1,
+    assert tally.to_json()["classes"]["speck"] == {"images": 2, "found": 0, "low_confidence": 1, "not_found": 1,
                                         "suggestions": []}
 
 
