@@ -3,7 +3,8 @@
 The controller owns the image list (with the status of each image), the user's labels, the
 class list (:mod:`app.class_list`), the per-image edit history (:mod:`app.history`) and the
 project file. Its engine work lives in :mod:`app.jobs`, its class-list edits in
-:mod:`app.class_edits` and its tools in :mod:`app.tools` (mixins of this class); every session call goes through
+:mod:`app.class_edits`, its tools in :mod:`app.tools` and what the model found in :mod:`app.findings` (mixins
+of this class); every session call goes through
 :class:`app.workers.JobRunner` (one worker thread) and comes back as a signal.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtGui import QColor
 
 from app.class_edits import ClassEditsMixin
 from app.class_list import ClassList
+from app.findings import FindingsMixin
 from app.history import Edit, EditHistory
 from app.jobs import (  # noqa: F401 - re-exported: the window and the tests import them from here
     BatchOptions,
@@ -63,7 +65,7 @@ class ImageRecord:
     done_generation: int = -1              # generation of the model that last labelled it
 
 
-class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
+class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, FindingsMixin, QObject):
     images_changed = Signal()
     status_changed = Signal(int, str)
     current_changed = Signal(int)
@@ -84,6 +86,7 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
     project_saved = Signal(str)
     history_changed = Signal()
     brush_picked = Signal(int)                # the pick tool chose this class value
+    suggestions_ready = Signal()              # names to try for classes found nowhere (app.findings)
 
     def __init__(self, settings: EngineSettings | None = None, autosave: bool = True, parent=None) -> None:
         super().__init__(parent)
@@ -113,6 +116,7 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         self._batch_job: Job | None = None
         self.brush_value = 1
         self.note_after_predict = (0, "")     # (generation, text) said with that model's next prediction
+        self._init_findings()
 
     # -- the class list, as the window and the project file read it ----------------------------------
     @property
