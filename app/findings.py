@@ -1,8 +1,7 @@
 """What the model found, as the class panel shows it: per class "found", "low confidence" or "not
 found" on the image shown, a count over the images labelled so far, and names to try for a class
-found nowhere (issue 11). The verdicts and suggestions are :mod:`core.session.found`'s; this room
-only gathers them from the controller's predictions and asks the worker for suggestions.
-"""
+found nowhere (issue 11). The verdicts and suggestions are :mod:`core.found`'s; this room
+only gathers them from the controller's predictions and asks the worker for suggestions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,9 +10,7 @@ import numpy as np
 
 from app.overlay import IGNORE
 from app.workers import Job, JobContext
-from core.session.found import FOUND, LOW_CONFIDENCE, NOT_FOUND, FoundOptions, find_classes
-
-FOUND_OPTIONS = FoundOptions()
+from core.found import FOUND, LOW_CONFIDENCE, NOT_FOUND, FoundOptions, find_classes, suggest_names
 
 
 @dataclass
@@ -45,8 +42,9 @@ class ClassReport:
                 NOT_FOUND: ("not here", "none")}[self.here]
 
     def tooltip(self) -> str:
-        thresholds = (f"found = at least {FOUND_OPTIONS.min_share:.1%} of the image at a mean confidence of "
-                      f"{FOUND_OPTIONS.min_confidence:.2f} or more")
+        options = FoundOptions()
+        thresholds = (f"found = at least {options.min_share:.1%} of the image at a mean confidence of "
+                      f"{options.min_confidence:.2f} or more")
         lines = []
         if self.painted:
             lines.append("This image: you labelled some of it.")
@@ -76,8 +74,7 @@ class FindingsMixin:
     def judge_prediction(self, prediction) -> None:
         """Attach the verdicts of every class to a prediction as it is stored (a sampled count)."""
         names = ["background", *self.classes]
-        prediction.findings = {f.value: f for f in find_classes(prediction.labels, prediction.confidence,
-                                                                names, FOUND_OPTIONS)}
+        prediction.findings = {f.value: f for f in find_classes(prediction.labels, prediction.confidence, names)}
 
     def class_reports(self) -> dict[int, ClassReport]:
         """Per class value. Empty until the current model has labelled an image (nothing is known)."""
@@ -114,11 +111,10 @@ class FindingsMixin:
         self._suggesting.update(todo)
 
         def work(ctx: JobContext) -> dict[str, list[str]]:
-            from core.session.found import suggest_names
             from core.session.wordnet_links import wordnet_links
 
             session, links = self._require_session(), wordnet_links()
-            return {name: suggest_names(name, links, session.embedder, FOUND_OPTIONS) for name in todo}
+            return {name: suggest_names(name, links, session.embedder) for name in todo}
 
         def done(found: dict[str, list[str]]) -> None:
             self.suggestions.update(found)

@@ -239,7 +239,7 @@ def _segment(args, plan: _Plan, shard) -> int:
     from core.cli.shards import cuda_device_for, meet, shard_of
     from core.errors import UserError
     from core.masks import ExportItem
-    from core.session.found import FoundTally, find_classes
+    from core.found import FoundTally, find_classes
 
     t0 = time.perf_counter()
     found = FoundTally(plan.names)  # per class: in how many of this run's images it was found

@@ -48,3 +48,11 @@ def test_help_works_without_a_display():
     assert out.returncode == 0, out.stderr
     assert "--screenshot" in out.stdout and "--classes" in out.stdout
     assert "PySide6" not in out.stderr
+
+
+def test_the_window_starts_without_loading_torch():
+    """torch (≈ 0.5 GB, seconds to import) loads with the engine in the worker, not before the window."""
+    script = "import sys, app.main_window; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

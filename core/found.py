@@ -15,6 +15,9 @@ Suggestions for a name found nowhere that WordNet does not link to ImageNet
 that means only that sense ("mouse" → "computer mouse"); then the word vectors' nearest words that
 do link ("puppy" → "dog", "man" → "person"), which are related words rather than synonyms, so they
 are offered, never applied.
+
+It lives beside, not inside, ``core/session``: importing that package loads torch, and the GUI
+judges its cached predictions in its own thread before any model is needed.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.session.found import (
+from core.found import (
     FOUND,
     LOW_CONFIDENCE,
     NOT_FOUND,
