@@ -53,6 +53,9 @@ def main() -> int:
     controller.open_paths([folder])
     controller.class_list.add("thing")
     window._refresh_classes()
+    while controller.loader.busy:                 # the first photo settled in full resolution
+        app.processEvents()
+        time.sleep(0.002)
     app.processEvents()
 
     t0 = time.perf_counter()
