@@ -112,8 +112,12 @@ class Canvas(QGraphicsView):
     def image_shape(self) -> tuple[int, int] | None:
         return self._shape
 
-    def set_image(self, image: np.ndarray | QImage | None) -> None:
-        """Show a new photo (an H×W×3 RGB array, kept without a copy; clears the overlay) and fit it."""
+    def set_image(self, image: np.ndarray | QImage | None, shape: tuple[int, int] | None = None) -> None:
+        """Show a new photo (an H×W×3 RGB array, kept without a copy; clears the overlay) and fit it.
+
+        ``shape``: the photo's full-resolution (H, W) when ``image`` is a reduced preview of it
+        (see :meth:`replace_photo`); the scene, strokes and shapes are in those pixels.
+        """
         self._cancel_stroke()
         self.cancel_shape()
         if isinstance(image, QImage):
@@ -124,11 +128,24 @@ class Canvas(QGraphicsView):
             self._shape = None
             self.viewport().update()
             return
-        self._image_item.set_rgb(image)
-        self._shape = image.shape[:2]
-        self.scene().setSceneRect(QRectF(0, 0, image.shape[1], image.shape[0]))
+        self._shape = tuple(shape or image.shape[:2])
+        self._image_item.set_rgb(image, self._shape)
+        self.scene().setSceneRect(QRectF(0, 0, self._shape[1], self._shape[0]))
         self._user_zoomed = False
         self.fit_to_window()
+
+    def replace_photo(self, image: np.ndarray) -> None:
+        """Swap the preview for the full-resolution photo of the same image: zoom, pan, the overlay
+        and a stroke or shape in progress all stay (they are in full-resolution pixels already)."""
+        if self._shape is None or tuple(image.shape[:2]) != self._shape:
+            raise ValueError(f"photo of shape {image.shape[:2]} for an image of shape {self._shape}")
+        self._image_item.set_rgb(image)
+        self.viewport().update()
+
+    @property
+    def photo_is_preview(self) -> bool:
+        """True while the canvas shows a reduced preview of the photo."""
+        return self._image_item.factor > 1
 
     def set_labels(self, labels: np.ndarray | None, lut: np.ndarray | None = None) -> None:
         """Show a label map (H×W uint8) coloured by ``lut`` (256×4 RGBA) over the photo."""

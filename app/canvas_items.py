@@ -76,25 +76,36 @@ class _ArrayItem(QGraphicsItem):
 
 
 class PhotoItem(_ArrayItem):
-    """The photo, with 2× levels made on first need so a zoomed-out view reads few pixels."""
+    """The photo, with 2× levels made on first need so a zoomed-out view reads few pixels.
+
+    It may hold a reduced preview (``factor`` 2, 4 or 8: pixel (i, j) covers the photo's pixels
+    [i·f, (i+1)·f) × [j·f, (j+1)·f)) as the first level; the item keeps the photo's full size, so
+    it lines up with the labels and strokes, and looks blocky when zoomed in until the full photo
+    replaces it.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._levels: list[np.ndarray] = []
+        self.factor = 1  # the photo's pixels per pixel of the first level
 
-    def set_rgb(self, rgb: np.ndarray | None) -> None:
+    def set_rgb(self, rgb: np.ndarray | None, shape: tuple[int, int] | None = None) -> None:
+        """Show ``rgb``; ``shape`` is the photo's full (H, W) when ``rgb`` is a reduced preview of it."""
         self.prepareGeometryChange()
         self._levels = [] if rgb is None else [np.ascontiguousarray(rgb)]
-        self._shape = None if rgb is None else rgb.shape[:2]
+        self._shape = None if rgb is None else tuple(shape or rgb.shape[:2])
+        self.factor = 1 if rgb is None else max(1, 2 ** round(math.log2(self._shape[1] / rgb.shape[1])))
         self.update()
 
     @property
     def rgb(self) -> np.ndarray | None:
-        return self._levels[0] if self._levels else None
+        """The full-resolution photo (None while a preview is shown)."""
+        return self._levels[0] if self._levels and self.factor == 1 else None
 
     def level(self, step: int) -> tuple[np.ndarray, int]:
         """The pyramid level for ``step`` (and that level's own step), made when first asked for."""
-        index = int(math.log2(step)) if step > 1 else 0
+        base = int(math.log2(self.factor))
+        index = max(0, (int(math.log2(step)) if step > 1 else 0) - base)
         while len(self._levels) <= index:
             last = self._levels[-1]
             if min(last.shape[:2]) < 2 * PYRAMID_MIN_SIDE:
@@ -102,7 +113,7 @@ class PhotoItem(_ArrayItem):
             half = cv2.resize(last, (last.shape[1] // 2, last.shape[0] // 2), interpolation=cv2.INTER_AREA)
             self._levels.append(half)
         index = min(index, len(self._levels) - 1)
-        return self._levels[index], 2 ** index
+        return self._levels[index], 2 ** (index + base)
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         if not self._levels:

@@ -38,7 +38,9 @@ class ClassEntry:
     seen: bool | None = None
     pixels: int = 0
     fixed: bool = False     # background and ignore cannot be renamed, moved or deleted
-    found: bool | None = None   # False: no image labelled so far shows it (a warning badge)
+    state: str = ""         # what the model found (app.findings): badge text, "" = seen/unseen badge
+    state_style: str = ""   # "warn" (found nowhere), "found", "low" or "none" (not on this image)
+    state_tip: str = ""
 
 
 def swatch_icon(color: QColor, size: int = 14) -> QIcon:
@@ -101,11 +103,12 @@ class ClassRow(QWidget):
             self.badge.setToolTip("seen: has labelled pixels (real features); unseen: generated "
                                   "from the word embedding (zero-shot)")
             self.badge.setProperty("seen", "yes" if entry.seen else "no")
-        if entry.found is False:
-            self.badge.setText("⚠ not found")
-            self.badge.setProperty("seen", "warn")
-            self.badge.setToolTip("No labelled image shows this class: check its name, paint a few "
-                                  "pixels of it, or run on more images")
+        if entry.state:
+            self.badge.setText(entry.state)
+            self.badge.setProperty("seen", entry.state_style)
+            seen = "" if entry.seen is None else f"\n{'Seen' if entry.seen else 'Unseen'}: " + (
+                "has labelled pixels." if entry.seen else "learnt from its name (zero-shot).")
+            self.badge.setToolTip(entry.state_tip + seen)
         self.count = QLabel()
         self.set_stats(None, entry.pixels)
         self.count.setObjectName("classCount")
@@ -273,6 +276,11 @@ class ClassPanel(QWidget):
 
     def show_info(self, message: str) -> None:
         self._show(html.escape(message), "info")
+
+    def show_suggestions(self, message: str, suggestions: list[str]) -> None:
+        """An informative message with clickable names (a click adds that class)."""
+        links = " ".join(f'<a href="{html.escape(s)}">{html.escape(s)}</a>' for s in suggestions)
+        self._show(f"{html.escape(message)} {links}", "info")
 
     def clear_message(self) -> None:
         self.message.clear()

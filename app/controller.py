@@ -3,7 +3,8 @@
 The controller owns the image list (with the status of each image), the user's labels, the
 class list (:mod:`app.class_list`), the per-image edit history (:mod:`app.history`) and the
 project file. Its engine work lives in :mod:`app.jobs`, its class-list edits in
-:mod:`app.class_edits` and its tools in :mod:`app.tools` (mixins of this class); every session call goes through
+:mod:`app.class_edits`, its tools in :mod:`app.tools` and what the model found in :mod:`app.findings` (mixins
+of this class); every session call goes through
 :class:`app.workers.JobRunner` (one worker thread) and comes back as a signal.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtGui import QColor
 
 from app.class_edits import ClassEditsMixin
 from app.class_list import ClassList
+from app.findings import FindingsMixin
 from app.history import Edit, EditHistory
 from app.jobs import (  # noqa: F401 - re-exported: the window and the tests import them from here
     BatchOptions,
@@ -30,6 +32,7 @@ from app.jobs import (  # noqa: F401 - re-exported: the window and the tests imp
     remap_by_name,
 )
 from app.overlay import IGNORE, build_lut, compose_labels
+from app.photo_loader import PREVIEW_MIN_SIDE, FullPhoto, load_full
 from app.project import (
     PROJECT_FILENAME,
     STATUS_AUTO,
@@ -62,10 +65,11 @@ class ImageRecord:
     done_generation: int = -1              # generation of the model that last labelled it
 
 
-class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
+class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, FindingsMixin, QObject):
     images_changed = Signal()
     status_changed = Signal(int, str)
     current_changed = Signal(int)
+    photo_ready = Signal(int)                 # the full-resolution pixels of the image shown arrived
     overlay_changed = Signal()
     classes_changed = Signal()
     class_added = Signal(str)
@@ -82,18 +86,23 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
     project_saved = Signal(str)
     history_changed = Signal()
     brush_picked = Signal(int)                # the pick tool chose this class value
+    suggestions_ready = Signal()              # names to try for classes found nowhere (app.findings)
 
     def __init__(self, settings: EngineSettings | None = None, autosave: bool = True, parent=None) -> None:
         super().__init__(parent)
         self.settings = settings or EngineSettings()
         self.autosave = autosave
         self.runner = JobRunner(self)
+        self.loader = JobRunner(self)         # full-resolution decodes (app.photo_loader), apart from the model
+        self.preview_min_side = PREVIEW_MIN_SIDE  # 0: always decode in full before showing
         self.history = EditHistory(on_change=self.history_changed.emit)
         self.session = None                   # touched only from the worker thread
         self.engine_error: str | None = None
         self.images: list[ImageRecord] = []
         self.current = -1
-        self.current_rgb: np.ndarray | None = None
+        self.photo: FullPhoto | None = None   # full-resolution pixels of the image shown (may be loading)
+        self.current_shape: tuple[int, int] | None = None  # its full-resolution (H, W), known at once
+        self.display_rgb: np.ndarray | None = None         # what the canvas shows: reduced, then full
         self.class_list = ClassList()         # background excluded; label value = position + 1
         self.class_info: dict[str, tuple[bool, int]] = {}   # name → (seen, labelled pixels)
         self.project: ProjectData | None = None
@@ -107,6 +116,7 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         self._batch_job: Job | None = None
         self.brush_value = 1
         self.note_after_predict = (0, "")     # (generation, text) said with that model's next prediction
+        self._init_findings()
 
     # -- the class list, as the window and the project file read it ----------------------------------
     @property
@@ -222,24 +232,38 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
     def current_record(self) -> ImageRecord | None:
         return self.images[self.current] if 0 <= self.current < len(self.images) else None
 
+    @property
+    def current_rgb(self) -> np.ndarray | None:
+        """Full-resolution pixels of the image shown; None while they load (see ``photo.wait``)."""
+        return None if self.photo is None else self.photo.rgb
+
     def set_current(self, index: int) -> bool:
-        """Show image ``index``; False (with an inline message) when that file cannot be read."""
-        from core.images import load_image
+        """Show image ``index``; False (with an inline message) when that file cannot be read.
+
+        A large JPEG is shown reduced first and its full-resolution pixels follow from the loader
+        thread (``photo_ready``); labels, strokes and tools are in full-resolution pixels throughout.
+        """
+        from core.images import load_image, load_reduced
 
         if not 0 <= index < len(self.images) or index == self.current:
             return True
         record = self.images[index]
         try:
-            rgb = load_image(record.path)
+            reduced = load_reduced(record.path, self.preview_min_side) if self.preview_min_side else None
+            rgb = load_image(record.path) if reduced is None else None
         except UserError as exc:
             self.message.emit(str(exc), "error")
             self._set_status(index, STATUS_UNREADABLE)
             return False
         self.current = index
-        self.current_rgb = rgb
+        self.photo = FullPhoto(record.path, rgb)
+        self.current_shape = rgb.shape[:2] if reduced is None else reduced.shape
+        self.display_rgb = rgb if reduced is None else reduced.rgb
+        if reduced is not None:
+            self._load_full_photo()
         if record.status == STATUS_UNREADABLE:
             self._set_status(index, STATUS_AUTO if record.done_generation >= 0 else STATUS_NOT_RUN)
-        if record.user is not None and record.user.shape != rgb.shape[:2]:
+        if record.user is not None and record.user.shape != self.current_shape:
             self.message.emit(f"saved labels of {record.path.name} do not match its size; ignored", "error")
             record.user = None
         self.current_changed.emit(index)
@@ -248,6 +272,23 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         if prediction is None or prediction.generation != self.generation:
             self.request_predict(record.path)
         return True
+
+    def _load_full_photo(self) -> None:
+        photo = self.photo
+        job = load_full(self.loader, photo)
+
+        def arrived(rgb: np.ndarray) -> None:
+            if self.photo is photo:  # still the image shown
+                self.display_rgb = rgb
+                self.photo_ready.emit(self.current)
+
+        def failed(exc: BaseException) -> None:
+            if self.photo is photo:
+                self.message.emit(one_line(exc), "error")
+                self._set_status(self.current, STATUS_UNREADABLE)
+
+        job.signals.succeeded.connect(arrived)
+        job.signals.failed.connect(failed)
 
     def next_image(self, step: int = 1, among: list[int] | None = None) -> None:
         """Go ``step`` images on, through ``among`` only (the file list's filter) when given; an
@@ -271,18 +312,22 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         record = self.current_record
         return None if record is None else self._predictions.get(record.path)
 
-    def composed_labels(self, record: ImageRecord | None = None) -> np.ndarray | None:
+    def composed_labels(self, record: ImageRecord | None = None, blank: bool = True) -> np.ndarray | None:
+        """The labels shown (the user's over the model's). ``blank=False``: None rather than an
+        all-unlabelled map when neither exists, so a 24-Mpx switch need not build and colour one."""
         record = record or self.current_record
-        if record is None or self.current_rgb is None:
+        if record is None or self.current_shape is None:
             return None
         prediction = self._predictions.get(record.path)
-        shape = self.current_rgb.shape[:2] if record is self.current_record else (
+        if not blank and prediction is None and record.user is None:
+            return None
+        shape = self.current_shape if record is self.current_record else (
             prediction.labels.shape if prediction else record.user.shape)
         return compose_labels(prediction.labels if prediction else None, record.user, shape)
 
     def current_shares(self) -> dict[int, float]:
         """Fraction of the current image each label value covers (what the overlay shows)."""
-        labels = self.composed_labels()
+        labels = self.composed_labels(blank=False)
         if labels is None or labels.size == 0:
             return {}
         step = max(1, int((labels.size / SHARE_SAMPLE_PIXELS) ** 0.5))  # whole percents need no more
@@ -329,14 +374,14 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
         """Paint the selected class (or 255 to erase) under ``stroke``: one undoable edit of the
         image shown. Polygons, fills and smart-tool masks come through here too."""
         record = self.current_record
-        if record is None or self.current_rgb is None or stroke is None or not stroke.any():
+        if record is None or self.current_shape is None or stroke is None or not stroke.any():
             return False
         value = self.brush_value if value is None else int(value)
         if value != IGNORE and not 0 <= value <= len(self.class_list):
             return False
         self._ensure_user_loaded(record)
         if record.user is None:
-            record.user = np.full(self.current_rgb.shape[:2], IGNORE, dtype=np.uint8)
+            record.user = np.full(self.current_shape, IGNORE, dtype=np.uint8)
         rows, cols = np.flatnonzero(stroke.any(axis=1)), np.flatnonzero(stroke.any(axis=0))  # the bounding box
         y0, x0 = int(rows[0]), int(cols[0])
         region = (slice(y0, int(rows[-1]) + 1), slice(x0, int(cols[-1]) + 1))
@@ -378,9 +423,9 @@ class Controller(JobsMixin, ClassEditsMixin, ToolsMixin, QObject):
             return
         self._ensure_user_loaded(record)
         if record.user is None:
-            if record is not self.current_record or self.current_rgb is None:
+            if record is not self.current_record or self.current_shape is None:
                 return
-            record.user = np.full(self.current_rgb.shape[:2], IGNORE, dtype=np.uint8)
+            record.user = np.full(self.current_shape, IGNORE, dtype=np.uint8)
         if ids != self.class_list.ids:  # the class list changed since: read the values by class id
             patch = self.class_list.lut_from(ids)[patch]
         record.user[y0:y0 + patch.shape[0], x0:x0 + patch.shape[1]] = patch

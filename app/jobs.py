@@ -40,7 +40,7 @@ class PredictionResult:
     labels: np.ndarray
     confidence: np.ndarray
     generation: int
-    present: frozenset = frozenset()   # label values it holds (the "class found nowhere" warning)
+    findings: dict = field(default_factory=dict)   # label value → ClassFinding (app.findings)
 
 
 @dataclass
@@ -263,8 +263,7 @@ class JobsMixin:
             self.prediction_ready.emit(prediction)
 
     def _store_prediction(self, prediction: PredictionResult) -> None:
-        counts = np.bincount(prediction.labels[::4, ::4].ravel(), minlength=256)  # a sample is enough
-        prediction.present = frozenset(int(v) for v in np.flatnonzero(counts))
+        self.judge_prediction(prediction)
         self._predictions[prediction.path] = prediction
         self._predictions.move_to_end(prediction.path)
         def cache_bytes() -> int:
@@ -355,18 +354,6 @@ class JobsMixin:
         self._save_project()
         self.batch_finished.emit(outcome)
 
-    def classes_found(self) -> dict[int, bool]:
-        """Per class value: does any image the model labelled (or the user painted) show it?
-        Empty until the current model has labelled an image: before that nothing is known."""
-        done = list(self._predictions.values())  # emptied whenever class values change meaning
-        if not any(p.generation == self.generation for p in done):
-            return {}
-        present: set[int] = set().union(*(p.present for p in done))
-        record = self.current_record
-        if record is not None and record.user is not None:
-            present.update(int(v) for v in np.unique(record.user[::4, ::4]))
-        return {v: v in present for v in range(1, len(self.class_list) + 1)}
-
     def cancel_jobs(self) -> None:
         self.runner.cancel_all()
 
@@ -427,7 +414,9 @@ class JobsMixin:
 
     def shutdown(self, timeout_ms: int = 10000) -> None:
         self.runner.cancel_all()
+        self.loader.cancel_all()
         self.runner.wait(timeout_ms)
+        self.loader.wait(timeout_ms)
 
 
 def remap_by_name(mask: np.ndarray, mask_classes, classes) -> np.ndarray:

@@ -278,6 +278,7 @@ class MainWindow(EditingMixin, QMainWindow):
         self._link(c.images_changed, self._on_images_changed)
         self._link(c.status_changed, self.file_panel.set_status)
         self._link(c.current_changed, self._on_current_changed)
+        self._link(c.photo_ready, self._on_photo_ready)
         self._link(c.overlay_changed, self._refresh_overlay)
         self._link(c.classes_changed, self._refresh_classes)
         self._link(c.class_added, self._on_class_added)
@@ -287,6 +288,7 @@ class MainWindow(EditingMixin, QMainWindow):
         self._link(c.timings_changed, self.timings_label.setText)
         self._link(c.export_finished, self._on_export_finished)
         self._link(c.prediction_ready, self._on_prediction_ready)
+        self._link(c.suggestions_ready, self._on_suggestions_ready)
         self._link(c.export_failed, self._on_export_failed)
         self._link(c.batch_finished, lambda _outcome: self._refresh_classes())
         self._link(c.runner.busy_changed, self._on_busy)
@@ -389,11 +391,17 @@ class MainWindow(EditingMixin, QMainWindow):
     def _on_current_changed(self, index: int) -> None:
         self.hover_label.clear()  # the position under the cursor belonged to the previous image
         self._on_history_changed()
+        self._refresh_classes()   # the badges say what was found on the image shown
         self.file_panel.set_current(index)
-        self.canvas.set_image(self.controller.current_rgb)  # no copy: the canvas draws at screen size
+        # No copy: the canvas draws at screen size; a large JPEG comes reduced first (photo_ready).
+        self.canvas.set_image(self.controller.display_rgb, self.controller.current_shape)
         record = self.controller.current_record
         if record is not None:
             self.show_message(f"{record.path.name}  ({index + 1}/{len(self.controller.images)}, {record.status})")
+
+    def _on_photo_ready(self, _index: int) -> None:
+        """Full resolution replaces the quick preview; zoom, pan and a stroke in progress stay."""
+        self.canvas.replace_photo(self.controller.display_rgb)
 
     def _on_prediction_ready(self, prediction) -> None:
         c = self.controller
@@ -401,6 +409,17 @@ class MainWindow(EditingMixin, QMainWindow):
         note = c.take_note(prediction.generation)
         self.show_message(note or f"{prediction.path.name} labelled ({c.current + 1}/{len(c.images)}): "
                           "paint to correct, D for the next image")
+
+    def _on_suggestions_ready(self) -> None:
+        """Names to try for classes found nowhere: in the rows' tooltips and, clickable, under the field."""
+        self._refresh_classes()
+        reports, names = self.controller.class_reports(), self.controller.classes
+        nowhere = [(names[v - 1], r.suggestions) for v, r in reports.items() if r.nowhere and r.suggestions]
+        if nowhere:
+            offered = list(dict.fromkeys(s for _name, found in nowhere for s in found if s not in names))
+            self.class_panel.show_suggestions(
+                f"Found in no image: {', '.join(n for n, _s in nowhere)}. Names that reach ImageNet classes "
+                "(click to add):", offered)
 
     def _on_class_added(self, _name: str) -> None:
         self.class_panel.accept_pending()
@@ -431,11 +450,14 @@ class MainWindow(EditingMixin, QMainWindow):
     def _refresh_classes(self) -> None:
         c = self.controller
         entries = [ClassEntry(0, "background", c.color_of(0), True, None, 0, fixed=True)]
-        found = c.classes_found()
+        reports = c.class_reports()  # what the model found here and so far (app.findings)
         for value, name in enumerate(c.classes, start=1):
             seen, pixels = c.class_info.get(name, (None, 0))
+            report = reports.get(value)
+            state, style = report.badge() if report else ("", "")
             entries.append(ClassEntry(value, name, c.color_of(value), name not in c.hidden, seen, pixels,
-                                      found=found.get(value)))
+                                      state=state, state_style=style, state_tip=report.tooltip() if report else ""))
+        c.request_suggestions([c.classes[v - 1] for v, r in reports.items() if r.nowhere and not r.painted])
         entries.append(ClassEntry(IGNORE, "ignore", c.color_of(IGNORE), True, None, 0, fixed=True))
         self.class_panel.set_entries(entries)
         self.class_panel.set_shares(c.current_shares())

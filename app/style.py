@@ -18,6 +18,10 @@ QLabel#classMessage[kind="info"] { background: #23324a; color: #c8dcff; border: 
 QLabel#classBadge { padding: 0px 5px; border-radius: 7px; font-size: 10px; }
 QLabel#classBadge[seen="yes"] { background: #1f5130; color: #a8e6b8; }
 QLabel#classBadge[seen="no"] { background: #5a4215; color: #ffd88a; }
+QLabel#classBadge[seen="warn"] { background: #6b1f1f; color: #ffb3b3; }
+QLabel#classBadge[seen="found"] { background: #1f5130; color: #a8e6b8; }
+QLabel#classBadge[seen="low"] { background: #5a4215; color: #ffd88a; }
+QLabel#classBadge[seen="none"] { background: #3a3d42; color: #b8bcc2; }
 QLabel#classCount { color: #9aa0a6; font-size: 11px; }
 QLabel#fileSummary { color: #9aa0a6; }
 QLabel#statusMessage[kind="error"] { color: #ff8a80; }

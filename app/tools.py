@@ -91,25 +91,26 @@ class ToolsMixin:
 
     def object_from_box(self, x0: int, y0: int, x1: int, y1: int):
         """Box → object: GrabCut inside the box, in the worker; painted with the selected class."""
-        rgb = self.current_rgb
-        return self._object_job(lambda: grabcut_box(rgb, (x0, y0, x1, y1)))
+        return self._object_job(lambda rgb: grabcut_box(rgb, (x0, y0, x1, y1)))
 
     def object_at(self, x: int, y: int):
         """Click → object (see :func:`click_object`), in the worker."""
-        labels, rgb = self.composed_labels(), self.current_rgb
+        labels = self.composed_labels()
         if labels is None or not (0 <= y < labels.shape[0] and 0 <= x < labels.shape[1]):
             return None
-        return self._object_job(lambda: click_object(rgb, labels, x, y))
+        return self._object_job(lambda rgb: click_object(rgb, labels, x, y))
 
     def _object_job(self, find):
-        record = self.current_record
-        if record is None or self.current_rgb is None:
+        """Run ``find(full-resolution rgb)`` in the worker, which waits for the pixels if they are
+        still loading (a box dragged on the quick preview), then paint its mask."""
+        record, photo = self.current_record, self.photo
+        if record is None or photo is None:
             return None
         path, value = record.path, self.brush_value
 
         def work(ctx: JobContext):
             ctx.progress(0.1, "Finding the object…")
-            return find()
+            return find(photo.wait(ctx.cancel))
 
         def done(mask) -> None:
             current = self.current_record

@@ -65,7 +65,7 @@ class EditingMixin:
             levels = None if prediction is None else confidence_levels(prediction.confidence, record.user)
             self.canvas.set_labels(levels, heat_lut(self.export_threshold()))
         else:
-            self.canvas.set_labels(c.composed_labels(), c.lut())
+            self.canvas.set_labels(c.composed_labels(blank=False), c.lut())
         self.class_panel.set_shares(c.current_shares())
 
     def _can_paint(self) -> bool:

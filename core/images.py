@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -97,6 +98,47 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
             img.load()
             shown = img.transpose(_TURNS[orientation]) if orientation in _TURNS else img
             return _to_rgb(shown)
+
+
+@dataclass(frozen=True)
+class ReducedImage:
+    """A JPEG decoded at 1/``factor`` of its size; ``shape`` is what ``load_image`` will return."""
+
+    rgb: np.ndarray
+    factor: int
+    shape: tuple[int, int]
+
+
+def load_reduced(path: str | os.PathLike, min_side: int, max_pixels: int = MAX_PIXELS) -> ReducedImage | None:
+    """The photo as displayed, decoded at 1/2, 1/4 or 1/8 of its size, the most reduced whose longer
+    side stays ≥ ``min_side``; None when the file is not a JPEG or is too small to reduce.
+
+    Why: the JPEG decoder scales in the DCT domain, so a 24-Mpx photo reads at 1/4 in about a tenth
+    of the full decode (Pillow's ``draft``). A viewer shows this first and swaps in
+    ``load_image``'s pixels when they are ready. Preview pixel (i, j) covers displayed pixels
+    [i·f, (i+1)·f) × [j·f, (j+1)·f); on a mirrored or turned photo whose side is not a multiple of f
+    the preview may sit up to f−1 displayed pixels off (display only, until the full image arrives).
+    Refuses what ``load_image`` refuses from the header, with the same message.
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None  # load_image says why
+    with _user_errors(path, max_pixels):
+        img, orientation = _open_checked(path, max_pixels)
+        with img:
+            width, height = img.size
+            factor = next((f for f in (8, 4, 2) if max(width, height) // f >= min_side), 1)
+            if img.format != "JPEG" or factor == 1:
+                return None
+            drafted = img.draft("RGB", (width // factor, height // factor))
+            if drafted is None:  # a JPEG Pillow cannot reduce (several tiles)
+                return None
+            factor = round(width / drafted[1][2])
+            img.load()
+            shown = img.transpose(_TURNS[orientation]) if orientation in _TURNS else img
+            rgb = _to_rgb(shown)
+    shape = (width, height) if orientation in _SWAPPED_ORIENTATIONS else (height, width)
+    return ReducedImage(rgb, factor, shape)
 
 
 def displayed_size(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> tuple[int, int]:

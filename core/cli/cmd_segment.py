@@ -49,6 +49,9 @@ def register(subparsers) -> None:
                              "arrays; join the shards' output folders with `zs3 merge`. Under torchrun each rank "
                              "takes its shard by itself. With --self-train a shard's pseudo-labels come from its "
                              "own images")
+    parser.add_argument("--found-json", metavar="FILE", default=None,
+                        help="also write the per-class summary printed at the end (found / low confidence / "
+                             "not found in how many images, names to try) as JSON")
     parser.add_argument("--input-side", type=int, default=None, help=argparse.SUPPRESS)  # speed knob for tests
     parser.set_defaults(func=run)
 
@@ -236,8 +239,10 @@ def _segment(args, plan: _Plan, shard) -> int:
     from core.cli.shards import cuda_device_for, meet, shard_of
     from core.errors import UserError
     from core.masks import ExportItem
+    from core.found import FoundTally, find_classes
 
     t0 = time.perf_counter()
+    found = FoundTally(plan.names)  # per class: in how many of this run's images it was found
     _return_freed_buffers_to_the_system()
     bar = ProgressBar() if shard.is_main or not shard.ranks else _Quiet()
     exporter = _open_exporter(args, plan, shard)
@@ -275,6 +280,7 @@ def _segment(args, plan: _Plan, shard) -> int:
                     labels = np.where(has_label, known, labels).astype(np.uint8)
                     confidence = np.where(has_label, np.float32(1.0), confidence).astype(np.float32)
                 exporter.add(ExportItem(path, labels, confidence))
+                found.add(find_classes(labels, confidence, plan.names))
                 bar(start + (1 - start) * (i + 1) / len(todo), f"{i + 1}/{len(todo)} {path.name}")
         except KeyboardInterrupt:  # Ctrl-C: aggregate files (annotations.json, …) cover what was written
             if shard.is_main:
@@ -285,6 +291,8 @@ def _segment(args, plan: _Plan, shard) -> int:
     if shard.is_main or not shard.ranks:
         summary = exporter.close()
         bar.done()
+        if todo:  # what was found in the images this process segmented, one line per class
+            found.report(session.embedder, args.found_json)
         total = f"; {summary.images} image(s) in the set" if shard.ranks else ""
         print(f"wrote {summary.added} image(s) to {summary.out_dir} ({', '.join(summary.formats)}){where}; "
               f"{skipped} already done{total}; {time.perf_counter() - t0:.1f} s", file=sys.stderr)

@@ -48,6 +48,12 @@ class WordNetLinks:
                 return k, self.lemmas[k]
         return None, None
 
+    def senses(self, name: str) -> list:
+        """Every noun sense of a typed name, in WordNet's frequency order: the offset of a synset that
+        is an ImageNet class or lies above one, else "i" (instance), "a" (abstract) or None (another
+        physical thing). Empty when the table does not know the word."""
+        return list(self._senses(name)[1] or [])
+
     def synset(self, name: str) -> str | None:
         """The synset offset a typed name resolves to (its usual concrete sense), if ImageNet-related."""
         _, senses = self._senses(name)

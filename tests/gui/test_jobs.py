@@ -29,18 +29,21 @@ def test_prediction_cache_is_capped_in_bytes_and_marks_images_labelled(qapp, tmp
     controller.shutdown()
 
 
-def test_classes_found_needs_a_current_prediction_and_reads_all_cached_ones(qapp, tmp_path):
+def test_class_reports_need_a_current_prediction_and_read_all_cached_ones(qapp, tmp_path):
     controller = Controller()
     controller.class_list.add("cat")
     controller.class_list.add("dog")
     a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
     controller.images = [ImageRecord(a), ImageRecord(b)]
-    assert controller.classes_found() == {}
+    assert controller.class_reports() == {}
     controller._store_prediction(_prediction(a, 8, value=2, generation=0))
     controller.generation = 1
-    assert controller.classes_found() == {}                    # nothing from the current model yet
+    assert controller.class_reports() == {}                    # nothing from the current model yet
     controller._store_prediction(_prediction(b, 8, value=0, generation=1))
-    assert controller.classes_found() == {1: False, 2: True}
+    reports = controller.class_reports()
+    assert reports[1].nowhere and reports[1].badge() == ("⚠ not found", "warn")
+    assert (reports[2].images, reports[2].found) == (2, 1) and not reports[2].nowhere
+    assert reports[2].here is None                             # no image is shown: no verdict "here"
     assert controller.images[0].status == STATUS_AUTO and controller.images[1].status == STATUS_AUTO
     controller.shutdown()
 

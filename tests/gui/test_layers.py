@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -21,16 +23,19 @@ def _imported_modules(path: Path) -> list[str]:
     return names
 
 
-def test_workers_never_import_widgets():
-    """Workers talk to the window through signals only: no QtWidgets (or QtGui) in app/workers.py."""
-    names = _imported_modules(ROOT / "app" / "workers.py")
-    assert any(n.startswith("PySide6.QtCore") for n in names)
+@pytest.mark.parametrize("module", ["workers", "photo_loader"])
+def test_workers_never_import_widgets(module):
+    """Workers talk to the window through signals only: no QtWidgets (or QtGui) in app/workers.py
+    or in the photo loader's thread code."""
+    names = _imported_modules(ROOT / "app" / f"{module}.py")
+    assert any(n.startswith(("PySide6.QtCore", "app.workers")) for n in names)
     offenders = [n for n in names if "QtWidgets" in n or "QtGui" in n]
     assert offenders == []
 
 
-def test_workers_module_loads_without_qtwidgets():
-    script = "import sys, app.workers; print('PySide6.QtWidgets' in sys.modules)"
+@pytest.mark.parametrize("module", ["workers", "photo_loader"])
+def test_workers_module_loads_without_qtwidgets(module):
+    script = f"import sys, app.{module}; print('PySide6.QtWidgets' in sys.modules or 'PySide6.QtGui' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
@@ -43,3 +48,11 @@ def test_help_works_without_a_display():
     assert out.returncode == 0, out.stderr
     assert "--screenshot" in out.stdout and "--classes" in out.stdout
     assert "PySide6" not in out.stderr
+
+
+def test_the_window_starts_without_loading_torch():
+    """torch (≈ 0.5 GB, seconds to import) loads with the engine in the worker, not before the window."""
+    script = "import sys, app.main_window; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
