@@ -61,6 +61,11 @@ def _print_default(result: dict) -> None:
             print(f"{name:<24}{_pct(scores.get('seen_miou'))}  {_pct(scores.get('unseen_miou'))}  "
                   f"{_pct(scores.get('hiou'))}" + "".join(f"{_pct(by.get(s)):>15}" for s in sources))
     print("sources: " + ", ".join(f"{c} = {s}" for c, s in result.get("sources", {}).items()))
+    zero = result.get("unseen", {}).get("presence")
+    if zero:  # issue 11's criteria, zero labels
+        print(f"zero labels: a present class found (>= 25 % of its pixels) in {_pct(zero['found_rate']).strip()} % "
+              f"of {zero['present_pairs']} (photo, class) pairs; an absent class under 2 % of the photo in "
+              f"{_pct(zero['clean_rate']).strip()} % of {zero['absent_pairs']}")
 
 
 def _default_parts(root) -> list:

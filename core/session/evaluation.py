@@ -50,6 +50,29 @@ SETTINGS = ("seen", "seen_objects", "unseen", "self_train", "seen_gmmn_only", "u
 SOURCES = ("imagenet", "imagenet+coco", "coco", "gmmn")
 
 
+#: Issue 11's per-(photo, name) criteria: a present class is found when this share of its pixels is
+#: predicted as it; an absent class is clean when it covers less than this share of the photo.
+FOUND_RECALL = 0.25
+ABSENT_SHARE = 0.02
+
+
+def presence_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], num_classes: int) -> dict:
+    """Per (photo, typed class) pair: found rate over the present pairs, clean rate over the absent ones."""
+    found = present = clean = absent = 0
+    for pred, gt in zip(preds, gts):
+        valid = gt != IGNORE
+        for c in range(1, num_classes):
+            truth = (gt == c) & valid
+            if truth.any():
+                present += 1
+                found += bool((pred[truth] == c).mean() >= FOUND_RECALL)
+            else:
+                absent += 1
+                clean += bool((pred == c).mean() < ABSENT_SHARE)
+    return {"present_pairs": present, "found_rate": found / present if present else float("nan"),
+            "absent_pairs": absent, "clean_rate": clean / absent if absent else float("nan")}
+
+
 def name_sources(names: Sequence[str]) -> dict[str, str]:
     """Each class name's zero-label source: the ImageNet head (WordNet link), the COCO detector
     (a COCO class it means, when NanoDet is installed), both, or neither (the GMMN alone)."""
@@ -210,9 +233,11 @@ def evaluate_default(
             session._version += 1
             if setting == "self_train":
                 session.self_train()
-            for path, gt in gts:
-                cm.update(session.predict(path).labels, gt)
+            preds = [session.predict(path).labels for path, _ in gts]
+            for pred, (_, gt) in zip(preds, gts):
+                cm.update(pred, gt)
             finish(setting, cm, [0], list(range(1, len(classes))), time.perf_counter() - t0)
+            results[setting]["presence"] = presence_scores(preds, [gt for _, gt in gts], len(classes))
         elif setting == "conse_direct":
             session.config = base_cfg
             for path, gt in gts:

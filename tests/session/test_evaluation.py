@@ -40,3 +40,19 @@ def test_labelme_background_name_is_background(eval_pair):
     for path, gt in items:
         raw = read_label_png(eval_pair / "SegmentationClass" / f"{path.stem}.png")
         assert np.array_equal(gt == 0, raw == 0) and (gt == 0).any()
+
+
+def test_presence_scores_count_found_and_clean_pairs():
+    import numpy as np
+
+    from core.session.evaluation import presence_scores
+
+    gt = np.zeros((10, 10), np.uint8)
+    gt[:5] = 1  # class 1 present (50 pixels), class 2 absent
+    pred = np.zeros_like(gt)
+    pred[:2] = 1  # 20 of 50 class-1 pixels: 40 % ≥ 25 % → found
+    pred[9, :1] = 2  # class 2 on 1 % of the photo → clean
+    assert presence_scores([pred], [gt], 3) == {"present_pairs": 1, "found_rate": 1.0, "absent_pairs": 1, "clean_rate": 1.0}
+    pred[:2] = 0
+    pred[9, :5] = 2  # class 1 lost, class 2 on 5 %
+    assert presence_scores([pred], [gt], 3) == {"present_pairs": 1, "found_rate": 0.0, "absent_pairs": 1, "clean_rate": 0.0}
