@@ -42,7 +42,7 @@ from core.session.box_prior import BoxPrior
 from core.session.cache import FeatureCache, image_key
 from core.session.config import SessionConfig
 from core.session.prior import ImageNetPrior, prior_labels
-from core.session.rows import local_vote, painted_rows
+from core.session.rows import local_vote, painted_rows, propagate
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
 
@@ -546,6 +546,9 @@ class Session:
             logits = torch.einsum("fhw,cf->chw", feats.features.float(), w) + b[:, None, None]
             if self.config.local_weight > 0 and fitted.classes == self._classes:
                 logits = logits + self.config.local_weight * self._local_evidence(image, feats, len(fitted.classes))
+            if self.config.propagate_alpha > 0:
+                cfg = self.config
+                logits = propagate(feats.features, logits, cfg.propagate_alpha, cfg.propagate_k, cfg.propagate_temperature)
         return logits
 
     def probabilities(self, image, fitted: _Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:
