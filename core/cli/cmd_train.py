@@ -26,7 +26,9 @@ SEG_DEFAULTS = {"iterations": 30000, "batch_size": 16, "lr": 7e-3, "momentum": 0
 GMMN_DEFAULTS = {"steps": 1000, "lr": 2e-4, "per_class": 128}
 FEATURES_PER_CLASS = 20000
 BANK_PER_CLASS = 2000  # = core.checkpoint.DEFAULT_BANK_PER_CLASS
-CLASSIFIER_DEFAULTS = {"max_per_class": 1500, "max_iter": 60, "unseen_weight": 100.0}  # = ClassifierTrainConfig
+CLASSIFIER_DEFAULTS = {"max_per_class": 1500, "max_iter": 60, "unseen_weight": 100.0, "solver": "lbfgs",
+                       "sgd_epochs": 20}  # = ClassifierTrainConfig
+SOLVERS = ("lbfgs", "sgd")  # = core.zs3.classifier.SOLVERS
 
 
 def _dataset_args(p: argparse.ArgumentParser, split_default: str = "train", required: bool = True) -> None:
@@ -129,8 +131,13 @@ def _classifier_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows-per-class", type=int, default=c["max_per_class"],
                    help=f"rows per class the classifier is fitted on, real, generated and pseudo-labelled "
                         f"together (default {c['max_per_class']})")
+    p.add_argument("--solver", choices=SOLVERS, default=c["solver"],
+                   help=f"classifier optimiser: lbfgs (full batch) or sgd (the reference's mini-batch SGD) on the "
+                        f"same weighted loss (default {c['solver']}, docs/adr/0009-retraining-solver.md)")
     p.add_argument("--classifier-iter", type=int, default=c["max_iter"],
                    help=f"L-BFGS iterations of the class-balanced fit (default {c['max_iter']})")
+    p.add_argument("--sgd-epochs", type=int, default=c["sgd_epochs"],
+                   help=f"--solver sgd: passes over the rows (default {c['sgd_epochs']})")
     p.add_argument("--unseen-weight", type=float, default=c["unseen_weight"],
                    help=f"loss weight of unseen classes relative to seen ones (default {c['unseen_weight']:g}, ADR 0006)")
 
@@ -139,10 +146,12 @@ def _classifier_config(args):
     from core.errors import UserError
     from core.zs3.classifier import ClassifierTrainConfig
 
-    if args.rows_per_class < 1 or args.classifier_iter < 1 or args.unseen_weight <= 0:
-        raise UserError("--rows-per-class and --classifier-iter must be at least 1, --unseen-weight above 0")
+    if args.rows_per_class < 1 or args.classifier_iter < 1 or args.sgd_epochs < 1 or args.unseen_weight <= 0:
+        raise UserError("--rows-per-class, --classifier-iter and --sgd-epochs must be at least 1, "
+                        "--unseen-weight above 0")
     return ClassifierTrainConfig(max_iter=args.classifier_iter, max_per_class=args.rows_per_class,
-                                 unseen_weight=args.unseen_weight, seed=args.seed)
+                                 unseen_weight=args.unseen_weight, seed=args.seed, solver=args.solver,
+                                 sgd_epochs=args.sgd_epochs)
 
 
 # ----------------------------------------------------------------------------- shared
