@@ -71,14 +71,21 @@ class Checkpoint:
         return [self.class_names.index(n) for n in self.seen_class_names if n in self.class_names]
 
     def build_model(self):
-        """The segmentation network with its weights (kind ``deeplabv3plus`` only)."""
-        if self.model_kind != "deeplabv3plus":
+        """The segmentation network with its weights (kinds ``deeplabv3plus`` and ``dinov2_deeplab``)."""
+        if self.model_kind == "deeplabv3plus":
+            from core.models.deeplab import build_deeplab as build
+        elif self.model_kind == "dinov2_deeplab":
+            from core.models.dinov2_deeplab import build_dino_deeplab as build
+        else:
             raise UserError(f"this checkpoint holds a {self.model_kind!r} model, which this loader cannot build")
-        from core.models.deeplab import build_deeplab
-
-        model = build_deeplab(self.model_config)
+        model = build(self.model_config)
         if self.model_state is not None:
-            model.load_state_dict(self.model_state)
+            try:
+                model.load_state_dict(self.model_state)
+            except RuntimeError as exc:
+                first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+                raise UserError(f"the checkpoint's {self.model_kind} weights do not fit the network it names "
+                                f"({first[:160]})") from None
         return model
 
     def build_gmmn(self):
