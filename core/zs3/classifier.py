@@ -101,16 +101,7 @@ def train_classifier(
     xs = (x - mean) / std
     row_w = _row_weights(y, num_classes, config, upweight)
     dim = x.shape[1]
-    w0 = torch.zeros(num_classes, dim, device=device)
-    b0 = torch.zeros(num_classes, device=device)
-    if init is not None:
-        if init.weight.shape != (num_classes, dim):
-            raise ValueError(f"init classifier has shape {tuple(init.weight.shape)}, expected {(num_classes, dim)}")
-        with torch.no_grad():
-            wi = init.weight.detach().to(device).float()
-            bi = init.bias.detach().to(device).float() if init.bias is not None else torch.zeros_like(b0)
-            w0 = wi * std  # the same function of standardised inputs
-            b0 = bi + wi @ mean
+    theta0 = _start(init, mean, std, num_classes)
     onehot = F.one_hot(y, num_classes).float()
     wd = float(config.weight_decay)
 
@@ -133,7 +124,6 @@ def train_classifier(
         if progress is not None and (it % 10 == 0):
             progress(min(1.0, it / max(1, total)), f"classifier fit, loss {loss:.4f}")
 
-    theta0 = torch.cat([w0.reshape(-1), b0])
     with torch.no_grad():
         if config.solver == "sgd":
             theta, loss, iters = sgd_minimize(loss_and_grad, theta0, len(y), config, gen, callback=on_iter)
@@ -152,6 +142,20 @@ def train_classifier(
         out.weight.copy_(w_raw)
         out.bias.copy_(b - w_raw @ mean)
     return out
+
+
+def _start(init: nn.Linear | None, mean: Tensor, std: Tensor, num_classes: int) -> Tensor:
+    """The fit's starting parameters (weights then biases, flat) in standardised space: zeros, or ``init``
+    expressed as the same function of standardised inputs (a warm start)."""
+    dim, device = mean.shape[0], mean.device
+    if init is None:
+        return torch.zeros(num_classes * dim + num_classes, device=device)
+    if init.weight.shape != (num_classes, dim):
+        raise ValueError(f"init classifier has shape {tuple(init.weight.shape)}, expected {(num_classes, dim)}")
+    with torch.no_grad():
+        wi = init.weight.detach().to(device).float()
+        bi = init.bias.detach().to(device).float() if init.bias is not None else torch.zeros(num_classes, device=device)
+        return torch.cat([(wi * std).reshape(-1), bi + wi @ mean])
 
 
 def _row_weights(y: Tensor, num_classes: int, config: ClassifierTrainConfig, upweight: Sequence[int]) -> Tensor:
