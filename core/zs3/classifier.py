@@ -108,7 +108,10 @@ def train_classifier(
     def loss_and_grad(theta: Tensor, rows: Tensor | None = None) -> tuple[float, Tensor]:
         """Weighted cross-entropy + L2 (over ``rows`` only, rescaled to the whole set: the mini-batch
         estimate), with its analytic gradient (no autograd graph needed)."""
-        xb, ob, rw = (xs, onehot, row_w) if rows is None else (xs[rows], onehot[rows], row_w[rows] * (len(y) / len(rows)))
+        if rows is None:
+            xb, ob, rw = xs, onehot, row_w
+        else:
+            xb, ob, rw = xs[rows], onehot[rows], row_w[rows] * (len(y) / len(rows))
         w = theta[: num_classes * dim].view(num_classes, dim)
         b = theta[num_classes * dim:]
         logp = torch.log_softmax(torch.addmm(b, xb, w.t()), dim=1)

@@ -50,7 +50,8 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     per-class confidence histogram of :class:`PseudoLabelSelector` gives the top-``percent`` % threshold
     over the whole set, while a uniform sample of the features of pixels predicted as each unseen class
     (with their confidence) is kept, keyed per image and pixel so that batching does not change it; the
-    sample is then cut at the threshold — the same pixels ``select_pseudo_labels`` would keep, subsampled. Returns ``(model, stats)``.
+    sample is then cut at the threshold — the same pixels ``select_pseudo_labels`` would keep, subsampled.
+    Returns ``(model, stats)``.
     """
     from core.zs3.self_training import PseudoLabelSelector, confidence_scores
 

@@ -141,8 +141,8 @@ def test_sgd_solver_minimises_the_same_weighted_loss(clusters):
                              upweight=[1])
     lbfgs = train_classifier(feats, labels, 2, ClassifierTrainConfig(max_iter=200, **cfg), upweight=[1])
     sgd = train_classifier(feats, labels, 2, ClassifierTrainConfig(solver="sgd", sgd_batch=32, **cfg), upweight=[1])
-    plain = train_classifier(feats, labels, 2, ClassifierTrainConfig(solver="sgd", sgd_batch=32, unseen_weight=1.0, **cfg),
-                             upweight=[1])
+    plain = train_classifier(feats, labels, 2,
+                             ClassifierTrainConfig(solver="sgd", sgd_batch=32, unseen_weight=1.0, **cfg), upweight=[1])
     with torch.no_grad():
         best, got, first = (_weighted_loss(m, feats, labels, 100.0) for m in (lbfgs, sgd, start))
         n_heavy, n_plain = (int((m(feats).argmax(1) == 1).sum()) for m in (sgd, plain))
