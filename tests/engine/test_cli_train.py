@@ -131,6 +131,11 @@ def test_cli_defaults_are_the_papers():
     assert cmd_train.CLASSIFIER_DEFAULTS == {k: getattr(clf, k) for k in cmd_train.CLASSIFIER_DEFAULTS}
     assert P.SelfTrainConfig().max_per_class == clf.max_per_class
     assert PAPER_PERCENT["voc"] == 25.0 and PAPER_PERCENT["context"] == 75.0
+    from core.zs3 import steps_io
+    from core.zs3.classifier import SOLVERS
+
+    assert cmd_train.ARCHS == steps_io.ARCHS and cmd_train.ARCHS[0] == steps_io.DEFAULT_ARCH
+    assert cmd_train.SOLVERS == SOLVERS
 
 
 def test_cli_graph_context_path_end_to_end(folder, tmp_path, capsys):
