@@ -51,14 +51,16 @@ class Checkpoint:
     def from_models(cls, model, class_names, seen_class_names, embedding_spec: dict, class_embeddings: Tensor,
                     gmmn=None, bank_features: Tensor | None = None, bank_labels: Tensor | None = None,
                     meta: dict | None = None) -> "Checkpoint":
-        """Convenience: a checkpoint of a ``DeepLabV3Plus`` and (optionally) its GMMN / graph GMMN."""
+        """Convenience: a checkpoint of a ``DeepLabV3Plus`` or ``DinoDeepLab`` and (optionally) its GMMN or
+        graph GMMN."""
         gmmn_kind = None
         if gmmn is not None:
             from core.models.graph_context import GraphContextGMMN
 
             gmmn_kind = "graph_gmmn" if isinstance(gmmn, GraphContextGMMN) else "gmmn"
         return cls(
-            model_kind="deeplabv3plus", model_config=model.config.to_dict(), model_state=model.state_dict(),
+            model_kind=getattr(model, "checkpoint_kind", "deeplabv3plus"), model_config=model.config.to_dict(),
+            model_state=model.state_dict(),
             class_names=list(class_names), seen_class_names=list(seen_class_names),
             embedding_spec=dict(embedding_spec), class_embeddings=class_embeddings,
             gmmn_kind=gmmn_kind, gmmn_config=None if gmmn is None else gmmn.config(),

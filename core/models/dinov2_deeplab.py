@@ -59,6 +59,8 @@ def _stem() -> nn.Sequential:
 class DinoDeepLab(SegHead):
     """``features(x)``: (B,3,H,W) ImageNet-normalised → (B,256,⌈H/4⌉,⌈W/4⌉) decoder features (post-ReLU)."""
 
+    checkpoint_kind = KIND
+
     def __init__(self, num_classes: int = 21, pretrained: bool = True, train_backbone: bool = False) -> None:
         super().__init__()
         from core.models.dinov2 import DIM, DinoV2S14

@@ -117,15 +117,11 @@ def build_model(backbone: str, num_classes: int, output_stride: int = 16,
 
 
 def model_kind_and_config(model: nn.Module) -> tuple[str, dict]:
-    from core.models.dinov2_deeplab import KIND as DINO_KIND
-    from core.models.dinov2_deeplab import DinoDeepLab
     from core.zs3.steps_synthetic import TinySegNet
 
     if isinstance(model, TinySegNet):
         return TINY_KIND, {"num_classes": model.num_classes, "feat_dim": model.feat_dim, "width": model.width}
-    if isinstance(model, DinoDeepLab):
-        return DINO_KIND, model.config.to_dict()
-    return "deeplabv3plus", model.config.to_dict()
+    return getattr(model, "checkpoint_kind", "deeplabv3plus"), model.config.to_dict()
 
 
 def arch_of(model_kind: str, model_config: dict) -> str:

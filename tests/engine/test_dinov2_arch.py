@@ -7,6 +7,7 @@ import torch
 from core.checkpoint import load_checkpoint
 from core.cli.main import main
 from core.data.synthetic import write_synthetic_folder
+from core.errors import UserError
 from core.models.dinov2_deeplab import DinoDeepLab
 
 
@@ -100,3 +101,19 @@ def test_resnet_checkpoint_records_its_arch_and_refuses_dinov2(tmp_path, capsys)
     code, _, err = _run(["train", "gmmn", "--model", seg, *data, "--arch", "dinov2-s14", "--out",
                          str(tmp_path / "g.pth")], capsys)
     assert code == 2 and "holds a deeplabv3plus-r18 network, not --arch dinov2-s14" in err
+
+
+def test_checkpoint_of_a_dinov2_network_round_trips(tmp_path):
+    from core.checkpoint import Checkpoint, save_checkpoint
+
+    torch.manual_seed(1)
+    model = DinoDeepLab(3, pretrained=False).eval()
+    ck = Checkpoint.from_models(model, ["background", "a", "b"], ["background", "a"], {"name": "x"}, torch.randn(3, 4))
+    back = load_checkpoint(save_checkpoint(tmp_path / "d.pt", ck))
+    assert back.model_kind == "dinov2_deeplab"
+    x = torch.randn(1, 3, 30, 44)
+    with torch.no_grad():
+        assert torch.equal(back.build_model().eval()(x), model(x))
+    back.model_state.pop("stem.0.weight")
+    with pytest.raises(UserError, match="do not fit"):
+        back.build_model()
