@@ -2,7 +2,9 @@
 
 A checkpoint lets a user add class names later without the training data: besides the segmentation
 network it holds the seen class names, the embedding spec and matrix used, the trained GMMN and a
-bounded bank of real seen-class features (float16, at most ``bank_per_class`` rows per class).
+bounded bank of real seen-class features (float32 like the generated rows they are mixed with in
+retraining, at most ``bank_per_class`` rows per class; files written before stored float16 and load
+as float32).
 
 Layout (``format`` = ``FORMAT_NAME``, ``version`` = ``FORMAT_VERSION``); only plain containers,
 strings, numbers and tensors, so it loads with ``torch.load(weights_only=True)``.
@@ -41,7 +43,7 @@ class Checkpoint:
     gmmn_kind: str | None = None  # "gmmn" or "graph_gmmn"
     gmmn_config: dict | None = None
     gmmn_state: dict | None = None
-    bank_features: Tensor | None = None  # (N, F) float16, real features of seen classes
+    bank_features: Tensor | None = None  # (N, F) float32, real features of seen classes
     bank_labels: Tensor | None = None  # (N,) int64, indices into class_names
     meta: dict = field(default_factory=dict)  # free-form: training options, metrics, dates
 
@@ -49,14 +51,16 @@ class Checkpoint:
     def from_models(cls, model, class_names, seen_class_names, embedding_spec: dict, class_embeddings: Tensor,
                     gmmn=None, bank_features: Tensor | None = None, bank_labels: Tensor | None = None,
                     meta: dict | None = None) -> "Checkpoint":
-        """Convenience: a checkpoint of a ``DeepLabV3Plus`` and (optionally) its GMMN / graph GMMN."""
+        """Convenience: a checkpoint of a ``DeepLabV3Plus`` or ``DinoDeepLab`` and (optionally) its GMMN or
+        graph GMMN."""
         gmmn_kind = None
         if gmmn is not None:
             from core.models.graph_context import GraphContextGMMN
 
             gmmn_kind = "graph_gmmn" if isinstance(gmmn, GraphContextGMMN) else "gmmn"
         return cls(
-            model_kind="deeplabv3plus", model_config=model.config.to_dict(), model_state=model.state_dict(),
+            model_kind=getattr(model, "checkpoint_kind", "deeplabv3plus"), model_config=model.config.to_dict(),
+            model_state=model.state_dict(),
             class_names=list(class_names), seen_class_names=list(seen_class_names),
             embedding_spec=dict(embedding_spec), class_embeddings=class_embeddings,
             gmmn_kind=gmmn_kind, gmmn_config=None if gmmn is None else gmmn.config(),
@@ -69,14 +73,21 @@ class Checkpoint:
         return [self.class_names.index(n) for n in self.seen_class_names if n in self.class_names]
 
     def build_model(self):
-        """The segmentation network with its weights (kind ``deeplabv3plus`` only)."""
-        if self.model_kind != "deeplabv3plus":
+        """The segmentation network with its weights (kinds ``deeplabv3plus`` and ``dinov2_deeplab``)."""
+        if self.model_kind == "deeplabv3plus":
+            from core.models.deeplab import build_deeplab as build
+        elif self.model_kind == "dinov2_deeplab":
+            from core.models.dinov2_deeplab import build_dino_deeplab as build
+        else:
             raise UserError(f"this checkpoint holds a {self.model_kind!r} model, which this loader cannot build")
-        from core.models.deeplab import build_deeplab
-
-        model = build_deeplab(self.model_config)
+        model = build(self.model_config)
         if self.model_state is not None:
-            model.load_state_dict(self.model_state)
+            try:
+                model.load_state_dict(self.model_state)
+            except RuntimeError as exc:
+                first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+                raise UserError(f"the checkpoint's {self.model_kind} weights do not fit the network it names "
+                                f"({first[:160]})") from None
         return model
 
     def build_gmmn(self):
@@ -94,7 +105,7 @@ class Checkpoint:
 
 def feature_bank(features: Tensor, labels: Tensor, per_class: int = DEFAULT_BANK_PER_CLASS, seed: int = 0
                  ) -> tuple[Tensor, Tensor]:
-    """A seeded random subsample of at most ``per_class`` rows per class; 255 rows dropped; float16."""
+    """A seeded random subsample of at most ``per_class`` rows per class; 255 rows dropped; float32."""
     from core.zs3.sampling import capped_subsample
 
     labels = labels.long().cpu()
@@ -102,11 +113,11 @@ def feature_bank(features: Tensor, labels: Tensor, per_class: int = DEFAULT_BANK
     keep = labels != IGNORE
     features, labels = features[keep], labels[keep]
     if labels.numel() == 0:
-        return torch.zeros(0, features.shape[1], dtype=torch.float16), torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, features.shape[1], dtype=torch.float32), torch.zeros(0, dtype=torch.long)
     gen = torch.Generator().manual_seed(int(seed))
     idx = capped_subsample(labels, int(per_class), gen)
     idx = idx.sort().values
-    return features[idx].to(torch.float16), labels[idx]
+    return features[idx].float(), labels[idx]
 
 
 def numpy_safe_globals() -> list:
@@ -136,7 +147,7 @@ def save_checkpoint(path, checkpoint: Checkpoint | None = None, *, bank_per_clas
                     **fields_) -> Path:
     """Write ``checkpoint`` (or a ``Checkpoint(**fields_)``) atomically to ``path``; returns the path.
 
-    The feature bank is cut to ``bank_per_class`` rows per class and stored as float16.
+    The feature bank is cut to ``bank_per_class`` rows per class and stored as float32.
     """
     if checkpoint is None:
         checkpoint = Checkpoint(**fields_)
@@ -207,7 +218,7 @@ def load_checkpoint(path, map_location="cpu") -> Checkpoint:
             gmmn_kind=None if gmmn is None else gmmn["kind"],
             gmmn_config=None if gmmn is None else gmmn["config"],
             gmmn_state=None if gmmn is None else gmmn["state_dict"],
-            bank_features=None if bank is None else bank["features"],
+            bank_features=None if bank is None else bank["features"].float(),  # float16 before 2026-11-30
             bank_labels=None if bank is None else bank["labels"],
             meta=obj.get("meta", {}),
         )

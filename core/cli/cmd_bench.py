@@ -29,6 +29,9 @@ def register(subparsers) -> None:
                    help="use the graph-context generator (ZS3Net-GC) instead of the plain GMMN")
     p.add_argument("--gmmn-steps", type=int, default=None,
                    help="generator training steps (default: the config's; 4000 suits --graph-context)")
+    p.add_argument("--solver", default="lbfgs", metavar="lbfgs|sgd[,…]",
+                   help="classifier solver(s) of steps 3-4; several (comma-separated) share steps 1-2 and are "
+                        "all reported under by_solver, the first also at the top level (default lbfgs)")
     p.set_defaults(func=run)
     from core.cli import bench_annotate
 
@@ -65,6 +68,17 @@ def run_speed(args) -> int:
     return 0
 
 
+def _solvers(text: str) -> tuple:
+    from core.errors import UserError
+    from core.zs3.classifier import SOLVERS
+
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    bad = [n for n in names if n not in SOLVERS]
+    if not names or bad:
+        raise UserError(f"--solver: {', '.join(bad) or 'nothing given'}; choose from {', '.join(SOLVERS)}")
+    return names
+
+
 def run(args) -> int:
     from core.atomic import atomic_write_text
     from core.zs3.steps_synthetic import SyntheticBenchConfig, run_synthetic_benchmark
@@ -76,6 +90,7 @@ def run(args) -> int:
     config.graph_context = args.graph_context
     if args.gmmn_steps is not None:
         config.gmmn_steps = args.gmmn_steps
+    config.solvers = _solvers(args.solver)
     result = run_synthetic_benchmark(config, device=args.device)
     text = json.dumps(result, indent=2) + "\n"
     if args.json:

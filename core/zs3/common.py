@@ -90,27 +90,48 @@ def _identity(x):
     return x
 
 
-def _same_size_batches(items: Iterable[tuple], batch_size: int) -> Iterator[list[tuple]]:
-    """Group consecutive items whose first element (an image) has the same shape."""
-    batch: list[tuple] = []
+def size_batches(items: Iterable[tuple], batch_size: int, max_pending: int | None = None) -> Iterator[list[tuple]]:
+    """Batches of items whose first element (an image) has one shape, from a stream of mixed sizes.
+
+    Items wait in one bucket per shape; a bucket is yielded when it holds ``batch_size`` items, the
+    largest one when more than ``max_pending`` (default 4 × ``batch_size``) items wait in all, and the
+    rest at the end. Datasets of a few dominant sizes (VOC's 500×375 and 375×500) thus run in full
+    batches, while memory stays bounded whatever the number of sizes. Items come out of order: callers
+    carry each image's index (:func:`_iterate`) where order matters.
+    """
+    batch_size = max(1, int(batch_size))
+    max_pending = max(batch_size, int(max_pending or 4 * batch_size))
+    buckets: dict[tuple, list[tuple]] = {}
+    pending = 0
     for item in items:
-        if batch and (len(batch) >= batch_size or item[0].shape != batch[0][0].shape):
-            yield batch
-            batch = []
-        batch.append(item)
-    if batch:
-        yield batch
+        bucket = buckets.setdefault(tuple(item[0].shape), [])
+        bucket.append(item)
+        pending += 1
+        if len(bucket) >= batch_size:
+            yield buckets.pop(tuple(item[0].shape))
+            pending -= batch_size
+        elif pending > max_pending:
+            key = max(buckets, key=lambda k: len(buckets[k]))
+            pending -= len(buckets[key])
+            yield buckets.pop(key)
+    yield from buckets.values()
 
 
 def _iterate(dataset, fn: Callable[[Any, int], tuple], workers: int) -> Iterator[tuple]:
-    """``fn(dataset, i)`` for every index, in order, optionally in DataLoader worker processes."""
+    """``fn(dataset, i) + (index,)`` for every image, in order, optionally in DataLoader worker processes.
+
+    ``index`` is the image's index in the whole set (``dataset.global_index(i)`` for a rank's
+    :class:`~core.zs3.distributed.Shard`): random draws keyed on it do not depend on batching or ranks.
+    """
+    where = getattr(dataset, "global_index", None) or _identity
     if workers <= 0:
         for i in range(len(dataset)):
-            yield fn(dataset, i)
+            yield (*fn(dataset, i), where(i))
         return
     loader = torch.utils.data.DataLoader(_IndexMap(dataset, fn), batch_size=None, shuffle=False,
                                          num_workers=workers, collate_fn=_identity)
-    yield from loader
+    for i, item in enumerate(loader):
+        yield (*item, where(i))
 
 
 class _IndexMap(torch.utils.data.Dataset):

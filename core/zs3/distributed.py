@@ -123,6 +123,10 @@ class Shard:
     def __len__(self) -> int:
         return len(self.indices)
 
+    def global_index(self, i: int) -> int:
+        """The whole set's index of this shard's image ``i``."""
+        return self.indices[i]
+
     def __getitem__(self, i: int):
         return self.dataset[self.indices[i]]
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.zs3.common import (Progress, _check_cancel, _image_and_label, _iterate, _model_device, _same_size_batches,
-                             classifier_conv, fp32_logits, normalize_images)
+from core.zs3.common import (Progress, _check_cancel, _image_and_label, _iterate, _model_device, classifier_conv,
+                             fp32_logits, normalize_images, size_batches)
 
 
 @torch.no_grad()
@@ -19,6 +19,7 @@ def evaluate(model: nn.Module, dataset, seen_ids: Sequence[int], unseen_ids: Seq
     """Generalised ZS3 evaluation: arg-max over all classes, one confusion matrix over the whole set.
 
     Returns ``ConfusionMatrix.scores(seen_ids, unseen_ids)`` (pa/ma/miou per subset, hiou, per-class iou).
+    Images of one size are scored in batches of ``batch_size`` however sizes are mixed (``size_batches``).
     Under torchrun (``dist_ctx``) each rank scores its shard and the matrices are summed: every rank
     returns the scores of the whole set.
     """
@@ -32,7 +33,7 @@ def evaluate(model: nn.Module, dataset, seen_ids: Sequence[int], unseen_ids: Seq
     cm = ConfusionMatrix(num_classes)
     model.eval()
     total, done = len(dataset), 0
-    for batch in _same_size_batches(_iterate(dataset, _image_and_label, workers), batch_size):
+    for batch in size_batches(_iterate(dataset, _image_and_label, workers), batch_size):
         _check_cancel(cancel, "evaluation")
         images = normalize_images([b[0] for b in batch], device)
         _, logits = fp32_logits(model, images, size=images.shape[-2:])

@@ -32,8 +32,18 @@ def capped_subsample(labels: Tensor, cap: int | None, generator: torch.Generator
     return smallest_keys_per_class(labels, keys, cap)
 
 
+def pixel_keys(seed: int, image_index: int, n: int) -> Tensor:
+    """The random keys of an image's ``n`` feature-grid pixels: a function of (seed, image index) only,
+    so a sample keyed on them is the same whatever the batching, the order of images or the ranks."""
+    gen = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(image_index)) % (2**63 - 1))
+    return torch.rand(int(n), generator=gen, dtype=torch.float64)  # 53-bit keys: no ties to break by order
+
+
 class CappedSample:
-    """Streaming :func:`capped_subsample` of feature rows: ``add`` batches, then ``result``."""
+    """Streaming :func:`capped_subsample` of feature rows: ``add`` batches, then ``result``.
+
+    ``add(..., keys=)`` gives the rows' keys (e.g. :func:`pixel_keys`) instead of drawing them in order.
+    """
 
     def __init__(self, cap: int, seed: int = 0):
         self.cap = int(cap)
@@ -44,10 +54,10 @@ class CappedSample:
         self.size = 0
         self.kept = 0
 
-    def add(self, feats: Tensor, labels: Tensor) -> None:
+    def add(self, feats: Tensor, labels: Tensor, keys: Tensor | None = None) -> None:
         self.rows.append(feats.detach().float().cpu())
         self.labels.append(labels.detach().long().cpu())
-        self.keys.append(torch.rand(labels.shape[0], generator=self.gen))
+        self.keys.append(torch.rand(labels.shape[0], generator=self.gen) if keys is None else keys.detach().cpu())
         self.size += labels.shape[0]
         if self.size > 2 * max(self.kept, self.cap):
             self._shrink()
@@ -60,9 +70,11 @@ class CappedSample:
         self.rows, self.labels, self.keys = [rows[idx]], [labels[idx]], [keys[idx]]
         self.size = self.kept = idx.shape[0]
 
-    def result(self, feat_dim: int) -> tuple[Tensor, Tensor]:
-        """``(features (N, feat_dim), labels (N,))`` grouped by class; empty tensors when nothing came."""
+    def result(self, feat_dim: int, with_keys: bool = False) -> tuple[Tensor, ...]:
+        """``(features (N, feat_dim), labels (N,))`` grouped by class (and by key within a class), plus the
+        keys with ``with_keys``; empty tensors when nothing came."""
         self._shrink()
         if not self.rows:
-            return torch.zeros(0, feat_dim), torch.zeros(0, dtype=torch.long)
-        return self.rows[0], self.labels[0]
+            empty = (torch.zeros(0, feat_dim), torch.zeros(0, dtype=torch.long))
+            return (*empty, torch.zeros(0)) if with_keys else empty
+        return (self.rows[0], self.labels[0], self.keys[0]) if with_keys else (self.rows[0], self.labels[0])

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from core.errors import UserError
 from core.zs3.common import Progress, _model_device
 from core.zs3.sampling import CappedSample
-from core.zs3.step2_features import _labelled_rows, _seen_feature_batches
+from core.zs3.step2_features import _labelled_rows, _seen_feature_batches, batch_keys
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +82,12 @@ def collect_scenes(model: nn.Module, dataset_seen_only, seen_ids: Sequence[int],
     gen = torch.Generator().manual_seed(int(config.seed) + 1)
     scenes = []
     total, index, feat_dim = len(dataset_seen_only), 0, 0
-    for feats, small in _seen_feature_batches(model, dataset_seen_only, seen_ids, config.batch_size,
-                                              config.workers, device, cancel, "scene collection"):
+    for feats, small, indices in _seen_feature_batches(model, dataset_seen_only, seen_ids, config.batch_size,
+                                                       config.workers, device, cancel, "scene collection"):
         feat_dim = feats.shape[1]
-        bank.add(*_labelled_rows(feats, small))
-        for j in range(feats.shape[0]):
-            if index + j in chosen:
+        bank.add(*_labelled_rows(feats, small, batch_keys(config.seed, indices, feats.shape[-2:])))
+        for j, image_index in enumerate(indices):  # batches of one size come out of order
+            if image_index in chosen:
                 scene = prepare_graph_scene(feats[j].cpu(), small[j], num_classes,
                                             config.max_per_class_per_scene, generator=gen)
                 if scene is not None:

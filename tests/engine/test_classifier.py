@@ -125,3 +125,32 @@ def test_unseen_weight_widens_the_upweighted_classes_region(clusters):
         n_heavy = int((heavy(feats).argmax(1) == 1).sum())
         assert torch.allclose(ignored(feats), plain(feats), atol=1e-4)  # no upweight list: plain balance
     assert n_heavy > n_plain
+
+
+def _weighted_loss(lin, feats, labels, weight_of_1: float) -> float:
+    w = torch.tensor([1.0, weight_of_1])
+    return torch.nn.functional.cross_entropy(lin(feats), labels, weight=w).item()
+
+
+def test_sgd_solver_minimises_the_same_weighted_loss(clusters):
+    """The reference's optimiser: near L-BFGS's optimum of the same loss and far below the starting point,
+    and the ×100 weight moves its boundary the same way."""
+    feats, labels, _ = clusters(2, 200, 4, spread=1.5, seed=5)
+    cfg = dict(max_per_class=None, weight_decay=0.0, balanced=False)
+    start = train_classifier(feats, labels, 2, ClassifierTrainConfig(solver="sgd", sgd_epochs=1, sgd_lr=1e-9, **cfg),
+                             upweight=[1])
+    lbfgs = train_classifier(feats, labels, 2, ClassifierTrainConfig(max_iter=200, **cfg), upweight=[1])
+    sgd = train_classifier(feats, labels, 2, ClassifierTrainConfig(solver="sgd", sgd_batch=32, **cfg), upweight=[1])
+    plain = train_classifier(feats, labels, 2,
+                             ClassifierTrainConfig(solver="sgd", sgd_batch=32, unseen_weight=1.0, **cfg), upweight=[1])
+    with torch.no_grad():
+        best, got, first = (_weighted_loss(m, feats, labels, 100.0) for m in (lbfgs, sgd, start))
+        n_heavy, n_plain = (int((m(feats).argmax(1) == 1).sum()) for m in (sgd, plain))
+    assert got < best + 0.05 * (first - best)
+    assert n_heavy > n_plain
+
+
+def test_unknown_solver_is_refused(clusters):
+    feats, labels, _ = clusters(2, 20, 4, spread=0.3, seed=0)
+    with pytest.raises(UserError, match="solver"):
+        train_classifier(feats, labels, 2, ClassifierTrainConfig(solver="adam"))

@@ -51,7 +51,7 @@ def test_cli_stages_and_evaluate(folder, tmp_path, capsys):
     ck = load_checkpoint(gm)
     assert ck.meta["stage"] == "gmmn" and ck.build_gmmn() is not None
     unseen_ids = [SYNTHETIC_CLASSES.index("chartreuse"), SYNTHETIC_CLASSES.index("blue")]
-    assert ck.bank_features.dtype == torch.float16 and not torch.isin(ck.bank_labels, torch.tensor(unseen_ids)).any()
+    assert ck.bank_features.dtype == torch.float32 and not torch.isin(ck.bank_labels, torch.tensor(unseen_ids)).any()
 
     code, out, err = _run(["train", "retrain", "--model", gm, "--out", zs, "--device", "cpu"], capsys)
     assert code == 0, err
@@ -131,6 +131,11 @@ def test_cli_defaults_are_the_papers():
     assert cmd_train.CLASSIFIER_DEFAULTS == {k: getattr(clf, k) for k in cmd_train.CLASSIFIER_DEFAULTS}
     assert P.SelfTrainConfig().max_per_class == clf.max_per_class
     assert PAPER_PERCENT["voc"] == 25.0 and PAPER_PERCENT["context"] == 75.0
+    from core.zs3 import steps_io
+    from core.zs3.classifier import SOLVERS
+
+    assert cmd_train.ARCHS == steps_io.ARCHS and cmd_train.ARCHS[0] == steps_io.DEFAULT_ARCH
+    assert cmd_train.SOLVERS == SOLVERS
 
 
 def test_cli_graph_context_path_end_to_end(folder, tmp_path, capsys):
@@ -215,9 +220,10 @@ def test_caps_are_honoured_or_refused(folder, tmp_path, capsys):
                          "--out", zs], capsys)
     assert code == 2 and "400 rows per class" in err and not (tmp_path / "zs.pth").exists()
     code, _, err = _run(["train", "retrain", "--model", gm, "--n-generated", "300", "--rows-per-class", "400",
-                         "--unseen-weight", "3", "--out", zs], capsys)
+                         "--unseen-weight", "3", "--solver", "sgd", "--sgd-epochs", "2", "--out", zs], capsys)
     assert code == 0, err
-    assert load_checkpoint(zs).meta["classifier_config"]["unseen_weight"] == 3.0
+    recorded = load_checkpoint(zs).meta["classifier_config"]
+    assert (recorded["unseen_weight"], recorded["solver"], recorded["sgd_epochs"]) == (3.0, "sgd", 2)
     code, _, err = _run(["train", "self-train", "--model", zs, *data, "--max-per-class", "2000",
                          "--out", str(tmp_path / "st.pth")], capsys)
     assert code == 2 and "1500 rows per class" in err

@@ -136,7 +136,7 @@ PASS_SCRIPT = textwrap.dedent("""
     seen = [c for c in range(13) if c not in (4, 9)]
     scores = P.evaluate(model, data, seen, [4, 9], batch_size=2, dist_ctx=ctx)
     feats, labels = P.collect_features(model, data, seen, P.FeatureConfig(max_per_class=10**6), dist_ctx=ctx)
-    capped = P.collect_features(model, data, seen, P.FeatureConfig(max_per_class=20), dist_ctx=ctx)[1]
+    capped = P.collect_features(model, data, seen, P.FeatureConfig(max_per_class=20), dist_ctx=ctx)
     torch.save({{"scores": scores, "feats": feats, "labels": labels, "capped": capped,
                 "shard": len(zd.Shard(data, ctx))}}, out / f"pass{{ctx.rank}}.pt")
     zd.cleanup(ctx)
@@ -171,4 +171,8 @@ def test_evaluation_and_feature_collection_split_the_set_between_ranks(tmp_path)
     for r in (r0, r1):
         assert torch.equal(torch.bincount(r["labels"]), torch.bincount(labels))  # every pixel once
         assert torch.allclose(r["feats"].sum(0), feats.sum(0), atol=1e-2)
-    assert torch.equal(r0["capped"], r1["capped"]) and int(torch.bincount(r0["capped"]).max()) == 20
+    assert torch.equal(r0["capped"][1], r1["capped"][1]) and int(torch.bincount(r0["capped"][1]).max()) == 20
+    # keyed per image and pixel: the capped sample is the single process's, row for row
+    alone_f, alone_l = P.collect_features(model, data, seen, P.FeatureConfig(max_per_class=20))
+    for r in (r0, r1):
+        assert torch.equal(r["capped"][1], alone_l) and torch.allclose(r["capped"][0], alone_f, atol=1e-5)
