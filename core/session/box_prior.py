@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 #: change of threshold never reruns the detector.
 KEEP_SCORE = 0.15
 CUT_FRACTION = 0.5  # a feature cell belongs to a cut when this share of its pixels does
+#: GrabCut's working side for a prior cut: its mask only decides feature cells (14 px of the guide),
+#: so a coarser cut than the GUI tool's 400 px will do, at a fraction of the time. Zero-label mIoU on
+#: the tuning part: 0.521 at 400, 0.525 at 192, 0.481 at 112.
+CUT_SIDE = 192
 
 
 class BoxPrior:
@@ -85,7 +89,7 @@ class BoxPrior:
         with self._lock:
             if ck in self._cuts:
                 return self._cuts[ck]
-        mask = grabcut_box(guide, ck[1]).astype(np.float32)
+        mask = grabcut_box(guide, ck[1], side=CUT_SIDE).astype(np.float32)
         cells = cv2.resize(mask, (grid_hw[1], grid_hw[0]), interpolation=cv2.INTER_AREA) >= CUT_FRACTION
         with self._lock:
             self._cuts[ck] = cells

@@ -15,11 +15,13 @@ GRABCUT_SIDE = 400       # the longer side GrabCut works at (a 24-Mpx box costs 
 GRABCUT_ITERATIONS = 5
 
 
-def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarray | None = None) -> np.ndarray:
+def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarray | None = None,
+                side: int = GRABCUT_SIDE) -> np.ndarray:
     """The object inside ``box`` (x0, y0, x1, y1) as a full-size boolean mask.
 
     ``hint`` (optional, full size, bool) marks pixels that are probably the object (the model's
-    prediction): GrabCut then starts from it instead of from the whole box.
+    prediction): GrabCut then starts from it instead of from the whole box. ``side``: the longer side
+    GrabCut works at (smaller when only a coarse mask is needed).
     """
     height, width = rgb.shape[:2]
     x0, y0, x1, y1 = (int(v) for v in box)
@@ -27,7 +29,7 @@ def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarra
     cx0, cy0 = max(0, x0 - margin), max(0, y0 - margin)
     cx1, cy1 = min(width, x1 + margin), min(height, y1 + margin)
     crop = rgb[cy0:cy1, cx0:cx1]
-    scale = min(1.0, GRABCUT_SIDE / max(crop.shape[:2]))
+    scale = min(1.0, side / max(crop.shape[:2]))
     small = crop if scale == 1.0 else cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),
                                                         max(1, round(crop.shape[0] * scale))),
                                                  interpolation=cv2.INTER_AREA)
