@@ -58,8 +58,8 @@ bench-annotate: $(STAMP)
 	$(PY) resources/eval/fetch_heldout.py $(HELDOUT)
 	mkdir -p out
 	for model in default efficientnet; do \
-		$(VENV)/bin/zs3 bench annotate --data resources/eval --model $$model --json out/annotate-tuning-$$model.json && \
-		$(VENV)/bin/zs3 bench annotate --data $(HELDOUT) --model $$model --json out/annotate-heldout-$$model.json || exit 1; \
+		$(VENV)/bin/zs3 bench annotate --data resources/eval --model $$model --seeds 0,1,2 --json out/annotate-tuning-$$model.json && \
+		$(VENV)/bin/zs3 bench annotate --data $(HELDOUT) --model $$model --seeds 0,1,2 --json out/annotate-heldout-$$model.json || exit 1; \
 	done
 
 system-deps:

@@ -95,3 +95,25 @@ def test_local_vote_favours_the_class_painted_nearby_in_feature_space(make_sessi
     assert vote.shape == (2, gh, gw) and torch.allclose(vote.exp().sum(0), torch.ones(gh, gw), atol=1e-4)
     assert vote[1, gh // 2, gw // 2] > vote[0, gh // 2, gw // 2]  # the cat's own cell votes cat
     assert vote[0, 0, 0] > vote[1, 0, 0]  # the corner votes background
+
+
+def test_several_seeds_report_their_mean_and_keep_each_run():
+    from core.cli.bench_annotate import mean_of_runs
+
+    runs = [{"model": "default", "miou_by_dots": {"0": 0.2, "8": 0.6}, "seconds_per_round": 1.0,
+             "per_class_by_dots": {"8": {"background": 0.9, "cat": 0.3}}},
+            {"model": "default", "miou_by_dots": {"0": 0.4, "8": 0.8}, "seconds_per_round": 3.0,
+             "per_class_by_dots": {"8": {"background": 0.7, "cat": 0.9}}}]
+    out = mean_of_runs(runs, [0, 1])
+    assert out["miou_by_dots"] == {"0": 0.3, "8": 0.7} and out["seconds_per_round"] == 2.0
+    assert out["per_class_by_dots"]["8"] == {"background": 0.8, "cat": 0.6}
+    assert out["by_seed"] == {"0": {"0": 0.2, "8": 0.6}, "1": {"0": 0.4, "8": 0.8}} and out["seeds"] == [0, 1]
+    assert runs[0]["miou_by_dots"] == {"0": 0.2, "8": 0.6}  # the runs themselves are untouched
+
+
+def test_cli_refuses_bad_seeds(eval_pair, capsys):
+    from core.cli.main import main
+
+    assert main(["bench", "annotate", "--data", str(eval_pair), "--seeds", "a,b"]) == 2
+    err = capsys.readouterr().err
+    assert "--seeds" in err and len(err.strip().splitlines()) == 1
