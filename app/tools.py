@@ -4,7 +4,7 @@ Each tool only computes a boolean mask (pure functions below, tested without a w
 controller then paints it with the selected class through ``apply_stroke``, so every tool's
 result is one ordinary undoable edit that saves, refits and trains like a brush stroke.
 
-Object masks use OpenCV's GrabCut (``core.session.object_cut``, shared with the zero-label prior)
+Object masks use OpenCV's GrabCut (``core.object_cut``, shared with the zero-label prior)
 inside the user's box, or around the model's predicted region under a click. GrabCut runs in the
 worker thread.
 """
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from app.overlay import IGNORE
-from core.session.object_cut import grabcut_box
+from core.object_cut import grabcut_box
 from app.workers import Job, JobContext
 
 CLICK_BOX_FRACTION = 0.25  # no prediction under a click: a box this fraction of the image side

@@ -6,7 +6,7 @@ in the ground truth covering at least 1 % of the image; pixels labelled 255 are 
 The brush annotator clicks at the deepest point of the largest wrong region (missed or extra pixels)
 and paints a disc there with the right answer, as large as that region allows there (at most 10 % of
 the shorter image side: a user who sizes the brush well), until IoU ≥ 0.85 or 40 clicks. The box annotator first drags the object's tight bounding box (counted as 2
-clicks: press and release) and runs ``core.session.object_cut.grabcut_box``, then fixes with the same brush. The
+clicks: press and release) and runs ``core.object_cut.grabcut_box``, then fixes with the same brush. The
 click annotator clicks once at the object's deepest point and runs ``app.tools.click_object`` on the
 default model's zero-label prediction (the image's ground-truth class names typed, nothing painted),
 then fixes with the same brush.
@@ -84,7 +84,7 @@ def _predicted(session, image: Path, names: list[str], truth: np.ndarray) -> np.
 
 def main() -> int:
     from app.tools import click_object
-    from core.session.object_cut import grabcut_box
+    from core.object_cut import grabcut_box
     from core.images import load_image
     from core.masks import read_label_png
     from core.session import Session

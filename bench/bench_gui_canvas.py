@@ -39,7 +39,7 @@ def main() -> int:
 
     from app.controller import Controller, EngineSettings
     from app.main_window import MainWindow
-    from core.session.object_cut import grabcut_box
+    from core.object_cut import grabcut_box
 
     app = QApplication.instance() or QApplication([])
     folder = Path(tempfile.mkdtemp(prefix="zs3-bench-gui-"))

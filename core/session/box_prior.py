@@ -3,7 +3,7 @@
 Why: the ImageNet head knows 1,000 classes but not "person", and it locates what it knows only at
 stride 32; NanoDet (``core.models.nanodet``, optional) boxes the 80 COCO classes — every Pascal-VOC
 class among them — where they are. A box says where an object is, not which pixels are it, so each
-box of a typed class is cut with GrabCut (``core.session.object_cut``) on the guide image the
+box of a typed class is cut with GrabCut (``core.object_cut``) on the guide image the
 features were computed from, and the cut's feature cells become prior pixels of that class. The
 linear classifier then spreads them to every image through the DINOv2 features, as it does the
 ImageNet head's.
@@ -83,7 +83,7 @@ class BoxPrior:
 
     def cut(self, key: str, guide: np.ndarray, box, grid_hw: tuple) -> np.ndarray:
         """(h, w) bool feature cells of the object GrabCut finds in ``box``, cached per (image, box)."""
-        from core.session.object_cut import grabcut_box
+        from core.object_cut import grabcut_box
 
         ck = (key, tuple(int(round(v)) for v in box), tuple(grid_hw))
         with self._lock:

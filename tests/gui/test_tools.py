@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from app.overlay import IGNORE
 from app.tools import click_box, flood_region, hole_mask
-from core.session.object_cut import grabcut_box
+from core.object_cut import grabcut_box
 
 from .conftest import WAIT_MS, wait_idle
 
