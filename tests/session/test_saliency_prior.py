@@ -1,0 +1,40 @@
+"""DINOv2's saliency head read from cached features, and the prior's unsure cells that it turns into
+background (``PriorConfig.saliency_background``)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL = ROOT / "resources" / "eval"
+
+
+def test_saliency_is_higher_on_the_cat_than_around_it(make_session):
+    session = make_session()
+    feats = session.features(EVAL / "JPEGImages" / "cat_chelsea.jpg")
+    sal = session.backbone.saliency(feats)
+    assert tuple(sal.shape) == tuple(feats.features.shape[-2:])
+    assert float(sal.min()) >= 0.0 and float(sal.max()) <= 1.0
+    gt = np.asarray(Image.open(EVAL / "SegmentationClass" / "cat_chelsea.png").resize(tuple(sal.shape[::-1]), Image.NEAREST))
+    cat = sal.numpy()[gt == 8]  # VOC index of cat
+    other = sal.numpy()[gt == 0]
+    assert cat.mean() > other.mean() + 0.2
+
+
+def test_low_saliency_unsure_cells_become_background_rows(make_session):
+    from core.session.prior import PriorConfig
+
+    session = make_session()
+    session.add_images([EVAL / "JPEGImages" / "wall_clock.jpg"])
+    session.set_classes(["background", "clock"])  # around the clock the head is unsure: neither clock nor nothing
+    off = replace(session.config, prior=PriorConfig(saliency_background=0.0))
+    on = replace(session.config, prior=PriorConfig(saliency_background=0.5))
+    rows = {}
+    for name, cfg in (("off", off), ("on", on)):
+        session.config = cfg
+        session._version += 1
+        rows[name] = session.fit().prior_rows
+    assert rows["on"] > rows["off"]
