@@ -20,8 +20,6 @@ Source: WordNet 3.0 (Princeton University, WordNet 3.0 licence — ``WORDNET_LIC
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -30,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_wordnet_table import PHYSICAL_ENTITY, read_index_noun  # noqa: E402
+from build_wordnet_table import PHYSICAL_ENTITY, read_index_noun, table_main  # noqa: E402
 
 from core.models.coco_names import COCO_CLASSES  # noqa: E402
 
@@ -165,15 +163,7 @@ def build(wordnet: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--wordnet", default="/usr/share/wordnet", help="folder with data.noun and index.noun")
-    ap.add_argument("--out", default=str(OUT))
-    args = ap.parse_args()
-    from core.atomic import atomic_write_text
-
-    table = build(Path(args.wordnet))
-    atomic_write_text(args.out, json.dumps(table, separators=(",", ":"), sort_keys=True))
-    print(f"wrote {args.out}: {len(table['lemmas'])} lemmas reach a COCO class")
+    table_main(build, OUT, lambda t: f"{len(t['lemmas'])} lemmas reach a COCO class", __doc__)
 
 
 if __name__ == "__main__":

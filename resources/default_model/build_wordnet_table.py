@@ -119,16 +119,21 @@ def build(wordnet: Path) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def table_main(build, out: Path, describe, doc: str) -> None:
+    """The command line of a WordNet-derived table: ``--wordnet`` folder in, compact JSON out (atomic)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--wordnet", default="/usr/share/wordnet", help="folder with data.noun and index.noun")
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--out", default=str(out))
     args = ap.parse_args()
     from core.atomic import atomic_write_text
 
     table = build(Path(args.wordnet))
     atomic_write_text(args.out, json.dumps(table, separators=(",", ":"), sort_keys=True))
-    print(f"wrote {args.out}: {len(table['synsets'])} synsets, {len(table['lemmas'])} lemmas")
+    print(f"wrote {args.out}: {describe(table)}")
+
+
+def main() -> None:
+    table_main(build, OUT, lambda t: f"{len(t['synsets'])} synsets, {len(t['lemmas'])} lemmas", __doc__)
 
 
 if __name__ == "__main__":
