@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.overlay import IGNORE
+from app.jobs import PREDICTION_CACHE
+from app.project import STATUS_UNREADABLE
 from app.workers import Job, JobContext
 from core.found import FOUND, LOW_CONFIDENCE, NOT_FOUND, FoundOptions, find_classes, suggest_names
 
@@ -22,6 +24,7 @@ class ClassReport:
     confidence: float = 0.0
     painted: bool = False          # the user labelled some of it on this image
     images: int = 0
+    total: int = 0                 # readable images in the folder (0: unknown, the images judged count)
     found: int = 0
     low_confidence: int = 0
     suggestions: list[str] = field(default_factory=list)
@@ -30,9 +33,17 @@ class ClassReport:
     def nowhere(self) -> bool:
         return self.images > 0 and self.found == 0 and self.low_confidence == 0
 
+    @property
+    def whole_folder(self) -> bool:
+        """Every readable image of the folder has been judged by the current model."""
+        return self.images >= self.total
+
     def badge(self) -> tuple[str, str]:
-        """(text, style) of the class row's badge; ("", "") leaves the seen/unseen badge."""
-        if self.nowhere and not self.painted:
+        """(text, style) of the class row's badge; ("", "") leaves the seen/unseen badge.
+
+        The warning waits for the whole folder: a class absent from the first photos run is not yet a
+        class the model cannot find (the tooltip says how many photos were judged)."""
+        if self.nowhere and self.whole_folder and not self.painted:
             return "⚠ not found", "warn"
         if self.painted:
             return "found", "found"
@@ -55,9 +66,11 @@ class ClassReport:
         if self.images:
             lines.append(f"Images labelled so far: found in {self.found} of {self.images}, low confidence in "
                          f"{self.low_confidence}.")
-        if self.nowhere:
-            lines.append("Found in no labelled image: check its name, paint a few pixels of it, or run on "
-                         "more images.")
+        if self.nowhere and self.whole_folder:
+            lines.append("Found in no image of the folder: check its name, or paint a few pixels of it.")
+        elif self.nowhere:
+            lines.append("Found in no labelled image so far: run on more images, check its name, or paint "
+                         "a few pixels of it.")
         if self.suggestions:
             lines.append(f"Names that reach ImageNet classes: {', '.join(self.suggestions)}.")
         lines.append(f"({thresholds})")
@@ -87,8 +100,11 @@ class FindingsMixin:
         if record is not None and record.user is not None:
             painted = {int(v) for v in np.unique(record.user[::4, ::4])} - {IGNORE}
         reports = {}
+        # the predictions kept in memory are the judged images: a folder larger than that cache counts
+        # as whole once the cache is full of current predictions
+        total = min(PREDICTION_CACHE, sum(r.status != STATUS_UNREADABLE for r in self.images))
         for value, name in enumerate(self.classes, start=1):
-            report = ClassReport(painted=value in painted, suggestions=self.suggestions.get(name, []))
+            report = ClassReport(painted=value in painted, total=total, suggestions=self.suggestions.get(name, []))
             for prediction in done:
                 finding = prediction.findings.get(value)
                 if finding is None:

@@ -48,8 +48,16 @@ def test_a_class_found_nowhere_offers_names_that_add_it_when_clicked(qtbot, labe
     add_class(qtbot, window, "mouse")
     wait_idle(qtbot, controller)
     h, w = window.canvas.image_shape
-    controller._predictions.clear()                       # only the prediction below counts
+    controller._predictions.clear()                       # only the predictions below count
     _store(controller, 0, np.ones((h, w), np.uint8), np.full((h, w), 0.9, np.float32))
+    window._refresh_classes()
+    badge, tip = _badges(window)["mouse"]
+    assert badge == "not here" and "so far" in tip          # one photo of three judged: no warning yet
+    from core.images import displayed_size
+
+    for index in range(1, len(controller.images)):       # the rest of the folder: no mouse either
+        size = displayed_size(controller.images[index].path)
+        _store(controller, index, np.ones(size, np.uint8), np.full(size, 0.9, np.float32))
     window._refresh_classes()
     assert _badges(window)["mouse"][0] == "⚠ not found"
     qtbot.waitUntil(lambda: "mouse" in controller.suggestions, timeout=WAIT_MS)

@@ -90,6 +90,16 @@ def test_a_class_found_in_no_labelled_image_is_flagged(qtbot, labelled):
                                                   np.ones(shape, np.float32), controller.generation))
     window._refresh_classes()
     rows = [window.class_panel.list.itemWidget(window.class_panel.list.item(i)) for i in range(4)]
+    assert "not found" not in rows[2].badge.text()      # dog: absent from the one photo run so far
+    from core.images import displayed_size
+
+    for other in controller.images:                     # ... and from every other photo of the folder
+        if other is not record:
+            size = displayed_size(other.path)
+            controller._store_prediction(PredictionResult(other.path, np.ones(size, np.uint8),
+                                                          np.ones(size, np.float32), controller.generation))
+    window._refresh_classes()
+    rows = [window.class_panel.list.itemWidget(window.class_panel.list.item(i)) for i in range(4)]
     assert "not found" in rows[2].badge.text()          # dog: nowhere
     assert "not found" not in rows[1].badge.text()      # cat: everywhere
 
