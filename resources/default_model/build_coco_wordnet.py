@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_wordnet_table import PHYSICAL_ENTITY, read_index_noun, table_main  # noqa: E402
+from build_wordnet_table import PHYSICAL_ENTITY, read_index_noun, read_synsets, table_main  # noqa: E402
 
 from core.models.coco_names import COCO_CLASSES  # noqa: E402
 
@@ -72,30 +72,6 @@ PINNED = {
     "teddy bear": [("04399382", "teddy_bear")], "hair drier": [("03483316", "hair_drier")],
     "toothbrush": [("04453156", "toothbrush")],
 }
-
-
-def read_synsets(path: Path) -> dict:
-    """offset → (lemmas, hypernyms, member meronyms, is_instance) of every noun synset."""
-    synsets = {}
-    for line in path.read_text(encoding="latin-1").splitlines():
-        if line.startswith(" "):
-            continue  # licence header
-        head = line.split("|")[0].split()
-        offset, n_words = head[0], int(head[3], 16)
-        lemmas = [head[4 + 2 * i].lower() for i in range(n_words)]
-        i = 4 + 2 * n_words
-        hypernyms, members, instance = [], [], False
-        for j in range(int(head[i])):
-            symbol, target, pos = head[i + 1 + 4 * j: i + 4 + 4 * j]
-            if pos != "n":
-                continue
-            if symbol in ("@", "@i"):
-                hypernyms.append(target)
-                instance |= symbol == "@i"
-            elif symbol == "%m":
-                members.append(target)
-        synsets[offset] = (lemmas, hypernyms, members, instance)
-    return synsets
 
 
 def ancestors(synsets: dict, offset: str) -> set:

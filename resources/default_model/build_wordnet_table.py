@@ -28,8 +28,8 @@ OUT = ROOT / "resources" / "default_model" / "imagenet_wordnet.json"
 PHYSICAL_ENTITY = "00001930"  # physical_entity.n.01
 
 
-def read_data_noun(path: Path) -> dict:
-    """offset → (lemmas, hypernym offsets, is_instance) of every noun synset."""
+def read_synsets(path: Path) -> dict:
+    """offset → (lemmas, hypernyms, member meronyms, is_instance) of every noun synset of ``data.noun``."""
     synsets = {}
     for line in path.read_text(encoding="latin-1").splitlines():
         if line.startswith(" "):
@@ -38,15 +38,23 @@ def read_data_noun(path: Path) -> dict:
         offset, n_words = head[0], int(head[3], 16)
         lemmas = [head[4 + 2 * i].lower() for i in range(n_words)]
         i = 4 + 2 * n_words
-        n_ptr = int(head[i])
-        hypernyms, instance = [], False
-        for j in range(n_ptr):
+        hypernyms, members, instance = [], [], False
+        for j in range(int(head[i])):
             symbol, target, pos = head[i + 1 + 4 * j: i + 4 + 4 * j]
-            if pos == "n" and symbol in ("@", "@i"):
+            if pos != "n":
+                continue
+            if symbol in ("@", "@i"):
                 hypernyms.append(target)
                 instance |= symbol == "@i"
-        synsets[offset] = (lemmas, hypernyms, instance)
+            elif symbol == "%m":
+                members.append(target)
+        synsets[offset] = (lemmas, hypernyms, members, instance)
     return synsets
+
+
+def read_data_noun(path: Path) -> dict:
+    """offset → (lemmas, hypernym offsets, is_instance) of every noun synset."""
+    return {o: (lemmas, hyper, inst) for o, (lemmas, hyper, _, inst) in read_synsets(path).items()}
 
 
 def read_index_noun(path: Path) -> dict:
