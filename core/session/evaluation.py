@@ -137,17 +137,16 @@ def load_labelled_folder(folder, classes: Sequence[str] | None = None):
 
 def conse_direct(session, image) -> np.ndarray:
     """The simplest zero-label model: ImageNet prior scores upsampled, arg-max or background."""
+    from core.session.prior import prior_labels
+
     prior = session._prior_model()
     cfg = session.config.prior
     feats = session.features(image)
     relevance = prior.relevance(session._class_vectors[1:], cfg, session.classes[1:])
     scores = prior.scores(feats.imagenet_logits, relevance, cfg)
     scores = F.interpolate(scores[None], size=feats.image_size, mode="bilinear", align_corners=False)[0]
-    best, arg = scores.max(0)
-    peak = scores.flatten(1).max(1).values
-    ok = (peak >= cfg.presence)[arg] & (best >= cfg.fg_relative * peak[arg])
-    out = torch.zeros(best.shape, dtype=torch.long)
-    out[ok] = arg[ok] + 1
+    out = prior_labels(scores, list(range(1, scores.shape[0] + 1)), None, cfg)
+    out[out == IGNORE] = 0  # no class passes the thresholds: background
     return out.numpy().astype(np.uint8)
 
 
