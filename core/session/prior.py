@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn import functional as F
+
+from core.constants import IGNORE
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +137,23 @@ def prior_labels(scores: torch.Tensor, class_ids: list[int], background_id: int 
     if background_id is not None:
         out[best < config.bg_threshold] = background_id
     return out
+
+
+def image_prior_labels(prior: ImageNetPrior, relevance: torch.Tensor, feats, classes, config: PriorConfig,
+                       boxes, key: str, saliency=None) -> torch.Tensor:
+    """One image's (h, w) prior labels on its feature grid: the ImageNet head's (``prior_labels``), the
+    COCO detector's cut boxes merged in (``box_prior.BoxPrior.refine``), and, when switched on, unsure
+    cells of low saliency (``saliency(feats)``, the backbone's) as background."""
+    grid = tuple(feats.features.shape[-2:])
+    if config.imagenet:
+        scores = ImageNetPrior.scores(feats.imagenet_logits, relevance, config)
+        scores = F.interpolate(scores[None], size=grid, mode="bilinear", align_corners=False)[0]
+        lab = prior_labels(scores, list(range(1, len(classes))), 0, config)
+    else:
+        lab = torch.full(grid, IGNORE, dtype=torch.long)
+    lab = boxes.refine(key, feats.guide, lab, classes, config)
+    if config.saliency_background > 0 and saliency is not None:
+        sal = saliency(feats)
+        if sal is not None:
+            lab[(lab == IGNORE) & (sal < config.saliency_background)] = 0
+    return lab

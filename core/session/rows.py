@@ -29,6 +29,21 @@ def painted_rows(features: torch.Tensor, mask: np.ndarray, num_classes: int, cap
     return rows, flat[keep].long()
 
 
+def bank_rows(features, labels, bank_names, classes, feat_dim: int):
+    """A checkpoint's stored real features (labels index ``bank_names``) as rows of the same-named
+    session ``classes``; nothing when there is no bank or its width is not the features'."""
+    if features is None or labels is None or features.shape[1] != feat_dim:
+        return torch.zeros(0, feat_dim), torch.zeros(0, dtype=torch.long)
+    lut = torch.full((len(bank_names) + 1,), IGNORE, dtype=torch.long)
+    index = {n: i for i, n in enumerate(classes)}
+    for i, n in enumerate(bank_names):
+        if n in index:
+            lut[i] = index[n]
+    mapped = lut[labels.long().clamp(0, len(bank_names))]
+    keep = mapped != IGNORE
+    return features[keep].float(), mapped[keep]
+
+
 def local_vote(features: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor, num_classes: int,
                temperature: float) -> torch.Tensor:
     """(C, h, w) log-probabilities of a nearest-painted-pixel vote, over the classes painted (0 elsewhere).

@@ -41,8 +41,9 @@ from core.models.upsample import refine_probabilities
 from core.session.box_prior import BoxPrior
 from core.session.cache import FeatureCache, image_key
 from core.session.config import SessionConfig
-from core.session.prior import ImageNetPrior, prior_labels
-from core.session.rows import local_vote, painted_rows, propagate
+from core.session.gmmn_state import SessionGMMN
+from core.session.prior import ImageNetPrior, image_prior_labels
+from core.session.rows import bank_rows, local_vote, painted_rows, propagate
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
 
@@ -113,8 +114,7 @@ class Session:
         self._version = 0
         self._labels_version = 0  # bumped by label changes only: the GMMN fine-tune depends on nothing else
         self._fitted: _Fitted | None = None
-        self._gmmn_cache: dict = {}
-        self._shipped_gmmn: tuple = (None, None)  # ((file, embedder), private copy of the shipped GMMN)
+        self._gmmns = SessionGMMN(self)
         self._prior: ImageNetPrior | None = None
         self._boxes = BoxPrior(self._device)  # COCO detector boxes for the prior (when installed)
         self._full_threads: int | None = None  # torch threads outside a running fit
@@ -294,77 +294,6 @@ class Session:
         sel = capped_subsample(y, self.config.rows_per_class, gen)
         return x[sel], y[sel]
 
-    def _base_gmmn(self):
-        """The GMMN the model ships with (default: ``gmmn_file``; checkpoint: its own), or None."""
-        dim = self._class_vectors.shape[1]
-        own = getattr(self.backbone, "gmmn", None)
-        if own is not None and getattr(own, "embed_dim", None) == dim:
-            return own
-        if not getattr(self.backbone, "has_imagenet", False) or not self.config.gmmn_file:
-            return None
-        from core.session.backbones import SHIPPED, load_default_gmmn, shipped_gmmn_file
-
-        path = self.config.gmmn_file
-        if path == SHIPPED:
-            path = shipped_gmmn_file(self.backbone.name)
-            if path is None:
-                return None
-        key = (str(path), self.embedder.name)
-        if self._shipped_gmmn[0] != key:
-            # A private copy: sampling toggles the module's dropout flag, which must not race with
-            # another session sampling the process-wide shared instance.
-            import copy
-
-            gmmn = load_default_gmmn(path, self.embedder.name, self.backbone.name)
-            self._shipped_gmmn = (key, copy.deepcopy(gmmn) if gmmn is not None and gmmn.embed_dim == dim else None)
-        return self._shipped_gmmn[1]
-
-    def _gmmn_for(self, labels_version, seen_ids, x_real, y_real, class_vectors, needed, progress, cancel):
-        """(GMMN or None, trained?) for generating features of classes without real pixels.
-
-        Never trained on a class-name change: the shipped GMMN is used as it is, or fine-tuned
-        (warm start, ``gmmn_finetune_steps``) on the user's pixels once per change of the labels;
-        the result is reused until the labels change again, whatever the class names become.
-        Without a shipped GMMN (other word vectors) one is trained from scratch on the user's pixels,
-        only when ``needed`` (a class needs generated features), then reused the same way.
-        """
-        import copy
-
-        from core.zs3.generation import GMMNTrainConfig, train_gmmn
-
-        base = self._base_gmmn()
-        if not seen_ids:
-            return base, False
-        key = (self.model_name, self.embedder.name, self.config.gmmn_file, labels_version)
-        cached = self._gmmn_cache.get(key)
-        if cached is not None:
-            return cached, False
-        if base is not None:
-            if self.config.gmmn_finetune_steps <= 0:
-                return base, False
-            cfg = GMMNTrainConfig(steps=self.config.gmmn_finetune_steps, per_class=self.config.gmmn_per_class,
-                                  seed=self.config.seed)
-            start = copy.deepcopy(base)
-        elif len(seen_ids) >= 2 and needed:  # no shipped GMMN for these word vectors: train one
-            cfg = GMMNTrainConfig(steps=self.config.gmmn_steps, per_class=self.config.gmmn_per_class,
-                                  seed=self.config.seed)
-            start = None
-        else:
-            return None, False
-        gmmn = train_gmmn(x_real.to(self._device), y_real.to(self._device), class_vectors.to(self._device),
-                          cfg, gmmn=start, progress=progress, cancel=cancel)
-        self._gmmn_cache = {key: gmmn}  # keep only the latest: memory stays flat
-        return gmmn, True
-
-    def _generate(self, gmmn, class_vectors, ids):
-        """GMMN features for ``ids``, dropout on or off as ``config.gmmn_dropout`` says."""
-        from core.zs3.generation import generate_features
-
-        vecs = class_vectors.to(next(gmmn.parameters()).device)
-        x, y = generate_features(gmmn, vecs, ids, self.config.generated_per_class, seed=self.config.seed,
-                                 with_dropout=bool(self.config.gmmn_dropout))
-        return x.cpu(), y.cpu()
-
     def fit(self, progress: Progress | None = None, cancel: threading.Event | None = None) -> FitReport:
         """Retrain for the current classes and labels (a GMMN fine-tune only when the labels changed)."""
         with self._fit_lock:
@@ -390,19 +319,7 @@ class Session:
 
         # 1. real rows from the user's labels
         t0 = time.perf_counter()
-        label_items = list(labels.items())
-        xs, ys = [torch.zeros(0, self.backbone.feat_dim)], [torch.zeros(0, dtype=torch.long)]
-        for i, (k, mask) in enumerate(label_items):
-            _check(cancel)
-            feats = self.features(k, cancel)
-            x_img, y_img = self._painted_rows(feats.features, mask, n_cls, gen)
-            xs.append(x_img)
-            ys.append(y_img)
-            if progress:
-                progress(0.3 * (i + 1) / max(1, len(label_items)), f"features of labelled image {i + 1}/{len(label_items)}")
-        x_real, y_real = torch.cat(xs), torch.cat(ys)
-        sel = capped_subsample(y_real, self.config.rows_per_class, gen)
-        x_real, y_real = x_real[sel], y_real[sel]
+        x_real, y_real = self._label_rows(labels, n_cls, gen, _sub(progress, 0.0, 0.3), cancel)
         counts = torch.bincount(y_real, minlength=n_cls)
         seen_ids = [i for i in range(n_cls) if counts[i] > 0]
         unseen_ids = [i for i in range(n_cls) if counts[i] == 0]
@@ -410,12 +327,7 @@ class Session:
 
         # 2. self-training pseudo-labels and the ImageNet prior: real features for unlabelled classes
         t0 = time.perf_counter()
-        extra = []
-        for k, grid in pseudo.items():
-            feats = self.features(k, cancel)
-            if tuple(feats.features.shape[-2:]) == grid.shape:
-                extra.append((feats.features, torch.from_numpy(grid).long()))
-        x_pseudo, y_pseudo = self._rows(extra, n_cls, gen)
+        x_pseudo, y_pseudo = self._pseudo_rows(pseudo, n_cls, gen, cancel)
         x_prior, y_prior = self._prior_rows(classes, class_vectors, images, labels, gen, _sub(progress, 0.3, 0.5), cancel)
         x_bank, y_bank = self._bank_rows(classes)
         x_prior, y_prior = torch.cat([x_prior, x_bank]), torch.cat([y_prior, y_bank])
@@ -435,10 +347,10 @@ class Session:
         y_gen = torch.zeros(0, dtype=torch.long)
         gmmn, gmmn_trained = None, False
         if gen_ids or seen_ids:
-            gmmn, gmmn_trained = self._gmmn_for(labels_version, seen_ids, x_real, y_real, class_vectors,
+            gmmn, gmmn_trained = self._gmmns.for_labels(labels_version, seen_ids, x_real, y_real, class_vectors,
                                                 bool(gen_ids), _sub(progress, 0.5, 0.85), cancel)
             if gmmn is not None and gen_ids:
-                x_gen, y_gen = self._generate(gmmn, class_vectors, gen_ids)
+                x_gen, y_gen = self._gmmns.generate(gmmn, class_vectors, gen_ids)
         timings["gmmn_s"] = time.perf_counter() - t0
         _check(cancel)
 
@@ -473,19 +385,34 @@ class Session:
             progress(1.0, "model ready")
         return report
 
+    def _label_rows(self, labels: dict, num_classes: int, gen: torch.Generator, progress, cancel):
+        """Rows at the user's labelled pixels over all labelled images, capped per class."""
+        xs, ys = [torch.zeros(0, self.backbone.feat_dim)], [torch.zeros(0, dtype=torch.long)]
+        for i, (k, mask) in enumerate(labels.items()):
+            _check(cancel)
+            x_img, y_img = self._painted_rows(self.features(k, cancel).features, mask, num_classes, gen)
+            xs.append(x_img)
+            ys.append(y_img)
+            if progress:
+                progress((i + 1) / len(labels), f"features of labelled image {i + 1}/{len(labels)}")
+        x, y = torch.cat(xs), torch.cat(ys)
+        sel = capped_subsample(y, self.config.rows_per_class, gen)
+        return x[sel], y[sel]
+
+    def _pseudo_rows(self, pseudo: dict, num_classes: int, gen: torch.Generator, cancel):
+        """Rows of the self-training pseudo-labels (feature-grid label maps of unlabelled images)."""
+        pairs = []
+        for k, grid in pseudo.items():
+            feats = self.features(k, cancel)
+            if tuple(feats.features.shape[-2:]) == grid.shape:
+                pairs.append((feats.features, torch.from_numpy(grid).long()))
+        return self._rows(pairs, num_classes, gen)
+
     def _bank_rows(self, classes):
         """A checkpoint's stored real features of its seen classes, for the same-named session classes."""
-        feats, labs = getattr(self.backbone, "bank_features", None), getattr(self.backbone, "bank_labels", None)
-        if feats is None or labs is None or feats.shape[1] != self.backbone.feat_dim:
-            return torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
-        lut = torch.full((len(self.backbone.class_names) + 1,), IGNORE, dtype=torch.long)
-        index = {n: i for i, n in enumerate(classes)}
-        for i, n in enumerate(self.backbone.class_names):
-            if n in index:
-                lut[i] = index[n]
-        mapped = lut[labs.long().clamp(0, len(self.backbone.class_names))]
-        keep = mapped != IGNORE
-        return feats[keep].float(), mapped[keep]
+        b = self.backbone
+        return bank_rows(getattr(b, "bank_features", None), getattr(b, "bank_labels", None),
+                         getattr(b, "class_names", []), classes, b.feat_dim)
 
     def _prior_rows(self, classes, class_vectors, images, labels, gen, progress, cancel):
         prior = self._prior_model()
@@ -512,14 +439,8 @@ class Session:
                 log.warning("prior skips %s: %s", Path(path).name, exc)
                 unreadable.append(exc)
                 continue
-            scores = prior.scores(feats.imagenet_logits, relevance, cfg)
-            scores = F.interpolate(scores[None], size=feats.features.shape[-2:], mode="bilinear", align_corners=False)[0]
-            lab = prior_labels(scores, fg_ids, 0, cfg) if cfg.imagenet else torch.full(scores.shape[-2:], IGNORE)
-            lab = self._boxes.refine(_key(path), feats.guide, lab, classes, cfg)
-            if cfg.saliency_background > 0 and hasattr(self.backbone, "saliency"):
-                sal = self.backbone.saliency(feats)
-                if sal is not None:
-                    lab[(lab == IGNORE) & (sal < cfg.saliency_background)] = 0
+            lab = image_prior_labels(prior, relevance, feats, classes, cfg, self._boxes, _key(path),
+                                     getattr(self.backbone, "saliency", None))
             for j in skip:  # evaluation knob: this class gets no prior pixels (the GMMN must supply it)
                 lab[lab == fg_ids[j]] = IGNORE
             pairs.append((feats.features, lab))

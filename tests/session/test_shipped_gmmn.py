@@ -75,12 +75,12 @@ def test_class_name_change_never_trains_a_gmmn(session, small_images):
 
 def test_generated_features_follow_the_dropout_option(session):
     session.set_classes(["cat", "cup"])
-    gmmn = session._base_gmmn()
+    gmmn = session._gmmns.base()
     draws = {}
     for dropout in (False, True):
         session.config.gmmn_dropout = dropout
-        a, ya = session._generate(gmmn, session._class_vectors, [0, 1])
-        b, _ = session._generate(gmmn, session._class_vectors, [0, 1])
+        a, ya = session._gmmns.generate(gmmn, session._class_vectors, [0, 1])
+        b, _ = session._gmmns.generate(gmmn, session._class_vectors, [0, 1])
         assert a.shape == (2 * session.config.generated_per_class, DIM) and ya.tolist().count(1) == len(ya) // 2
         assert torch.equal(a, b)  # seeded: the same features for the same classes
         assert np.isfinite(a.numpy()).all()
