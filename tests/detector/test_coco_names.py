@@ -36,6 +36,12 @@ def test_a_coco_label_means_the_coco_thing_even_where_wordnet_reads_it_otherwise
     assert names("toaster") == ["toaster"]  # WordNet's usual sense: a person proposing a toast
 
 
+def test_a_word_the_imagenet_head_knows_is_not_read_as_a_figurative_person():
+    assert names("tiger") == []  # WordNet's first "tiger" is a fierce person: not the person boxes
+    assert names("boxer") == ["dog"]  # the ImageNet class is the dog breed
+    assert names("printer") == []  # the machine, which COCO has no class for
+
+
 def test_a_broad_name_reaches_the_classes_under_it_and_a_too_broad_one_none():
     animals = set(names("animal"))
     assert {"cat", "dog", "giraffe", "zebra", "bird"} <= animals and "person" not in animals

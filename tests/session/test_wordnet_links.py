@@ -47,3 +47,22 @@ def test_prior_relevance_uses_wordnet_then_vectors():
     off = prior.relevance(vecs, PriorConfig(wordnet=False), names)
     assert torch.equal(r[1], off[1])  # no WordNet link: the word-vector relevance, unchanged
     assert off[0, dog_ids].sum() < 0.5 * len(dog_ids)  # word vectors alone miss most breeds
+
+
+def test_a_living_thing_outside_the_table_reaches_the_kind_above_it():
+    links = WordNetLinks()
+    assert _names(links, "puppy") == _names(links, "dog")  # puppy.n.01 is a dog
+    assert _names(links, "pony") == {"sorrel"}  # ImageNet's only horse
+    assert "lab coat" in _names(links, "woman")  # woman → adult → person (seen as clothes)
+    assert links.suggestions("puppy")[0] == "dog"  # the user is told what the name reaches
+    assert links.imagenet_classes("kitten") is None  # kitten → young mammal → animal: too broad to mean anything
+    assert links.imagenet_classes("sedan") is None  # an artefact: its hypernyms are functions, never walked
+    assert links.imagenet_classes("teacup") is None  # (cup → container would mean 100 classes)
+
+
+def test_an_imagenet_word_is_not_read_as_a_figurative_person():
+    links = WordNetLinks()
+    assert _names(links, "tiger") == {"tiger"}  # WordNet's first "tiger" is a fierce person
+    assert _names(links, "printer") == {"printer"}
+    assert _names(links, "boxer") == {"boxer"}
+    assert "lab coat" in _names(links, "kid")  # no ImageNet sense: the child, not the young goat
