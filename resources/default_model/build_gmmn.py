@@ -105,15 +105,16 @@ def collect(args) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     from core.embeddings import get_embedder
     from core.session.prior import ImageNetPrior, PriorConfig
 
-    embedder = get_embedder("default")
+    embedder = get_embedder(args.embeddings)
     in_names, voc_names, _ = _names()
     names = list(in_names) + voc_names  # ImageNet ids 0..999, VOC ids 1000+
     vectors = [_embed(embedder, n) for n in names]
     usable = np.array([v is not None for v in vectors])
     exclude = [e.strip() for e in args.exclude.split(",") if e.strip()]
     if exclude:
-        prior = ImageNetPrior.for_embedder(embedder, in_names)
-        ev = torch.from_numpy(np.stack([embedder.embed(e) for e in exclude]).astype(np.float32))
+        ref = get_embedder("default")  # the same pixels left out whatever the GMMN's word vectors
+        prior = ImageNetPrior.for_embedder(ref, in_names)
+        ev = torch.from_numpy(np.stack([ref.embed(e) for e in exclude]).astype(np.float32))
         rel = prior.relevance(ev, PriorConfig(), exclude).max(0).values.numpy()  # (1000,)
         usable[:1000] &= rel < args.exclude_relevance
         for i, n in enumerate(voc_names):
@@ -155,6 +156,8 @@ def main() -> None:
     ap.add_argument("--model", default="default", choices=("default", "efficientnet"),
                     help="the backbone whose features the GMMN learns (default: DINOv2)")
     ap.add_argument("--out", default=None, help="default: the file the session loads for that backbone")
+    ap.add_argument("--embeddings", default="default",
+                    help="word vectors the GMMN is conditioned on (default GloVe 50-d; minilm; default+minilm)")
     ap.add_argument("--exclude", default="", help="comma-separated class names to leave out (held-out GMMN)")
     ap.add_argument("--exclude-relevance", type=float, default=0.05)
     ap.add_argument("--sides", type=int, nargs="+", default=None, help="input sides (default 384 512; DINOv2 336 448)")
@@ -187,7 +190,7 @@ def main() -> None:
         "format": "zs3-default-gmmn/1",
         "config": gmmn.config(),
         "state_dict": {k: v.half() for k, v in gmmn.state_dict().items()},
-        "embedder": get_embedder("default").name,
+        "embedder": get_embedder(args.embeddings).name,
         "backbone": backbone_name,
         "classes": names,
         "rows": int(len(y)),
