@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.device import torch_threads
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "resources" / "samples"
 if str(Path(__file__).parent) not in sys.path:
@@ -36,12 +38,8 @@ def pytest_collection_modifyitems(config, items):
 def one_torch_thread():
     """One intra-op thread, as each torchrun rank gets (OMP_NUM_THREADS=1): in-process runs then
     compute bit-identical features to the ranks', and a shared 2-core machine is not oversubscribed."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.device import torch_threads
+
 _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
@@ -14,12 +16,8 @@ if _HERE not in sys.path:
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One intra-op thread: the machine's 2 cores are shared; two threads oversubscribe them."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

@@ -4,15 +4,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from core.device import torch_threads
+
 
 @pytest.fixture(autouse=True)
 def _few_threads():
-    """Six helpers share two cores: keep torch to one thread and seeded."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
+    """Two shared cores: keep torch to one thread, and seeded."""
     torch.manual_seed(0)
-    yield
-    torch.set_num_threads(old)
+    with torch_threads(1):
+        yield
 
 
 def make_clusters(num_classes: int, per_class: int, dim: int, spread: float = 0.5, seed: int = 0,

@@ -9,13 +9,11 @@ if _HERE not in sys.path:
 
 import pytest  # noqa: E402
 
+from core.device import torch_threads  # noqa: E402
+
 
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """One intra-op thread, as in tests/session: two oversubscribe a shared 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield

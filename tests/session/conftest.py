@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.device import torch_threads
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "resources" / "samples"
 SIDE = 192  # backbone input side for tests: real network, small images
@@ -17,12 +19,8 @@ SIDE = 192  # backbone input side for tests: real network, small images
 def one_torch_thread():
     """One intra-op thread: on this shared 2-core machine two threads oversubscribe the cores and the
     same work runs up to 10x slower (measured: one GMMN step 1.1 s with 2 threads, 0.09 s with 1)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")
