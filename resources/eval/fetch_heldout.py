@@ -159,7 +159,8 @@ def _quokka(read) -> list[Photo]:
     polygons = json.loads(read("imgaug/quokka_annotations.json"))["polygons"]
     rings = [(1, [(p["x"], p["y"]) for p in poly["keypoints"]]) for poly in polygons]
     return [Photo("quokka", jpeg, polygon_labels((width, height), rings), ("background", "quokka"),
-                  f"imgaug's polygon (label 'animal') filled, {BAND}-px ignore band on its outline")]
+                  f"imgaug's polygon of the quokka (its box is labelled 'animal') filled, {BAND}-px ignore band on "
+                  "its outline")]
 
 
 def _arc2017(read) -> list[Photo]:
