@@ -99,6 +99,9 @@ def test_written_folder_reads_back_through_the_evaluation_reader(fh, tmp_path):
     assert "| a | pkg==1" in manifest and "person, truck" in manifest and "| b |" in manifest
     assert fh.complete(dest, [src])
     assert not fh.complete(dest, [_source(fh, ["a", "b", "c"], None)])
+    older = manifest.replace(f", {fh.VERSION} (", ", v1 (", 1)
+    (dest / "SOURCES.md").write_text(older)
+    assert not fh.complete(dest, [src])  # written by an older converter: rebuilt
 
 
 def test_old_three_photo_folder_is_not_complete(fh, tmp_path):
