@@ -209,6 +209,7 @@ def evaluate_default(
                         if setting == "seen_objects":
                             m[m == 0] = 255
                         session.add_labels(other, m, source="eval")
+                session.forget_fit()  # each fold fits from scratch: no fold depends on the one before
                 status = session.class_status()
                 unseen_union.update(s.index for s in status if not s.seen)
                 cm.update(session.predict(path).labels, gt)
@@ -229,7 +230,7 @@ def evaluate_default(
             session.config = cfg
             session.clear_labels()
             session._pseudo.clear()
-            session._version += 1
+            session.forget_fit()  # from scratch: no setting depends on the one evaluated before it
             if setting == "self_train":
                 session.self_train()
             preds = [session.predict(path).labels for path, _ in gts]

@@ -231,6 +231,13 @@ class Session:
             self._version += 1
             self._labels_version += 1
 
+    def forget_fit(self) -> None:
+        """Drop the fitted classifier: the next fit starts from scratch, neither warm-started nor anchored
+        to this one (runs that must not depend on each other's order, e.g. an evaluation's settings)."""
+        with self._lock:
+            self._fitted = None
+            self._version += 1
+
     def labels(self, image) -> np.ndarray | None:
         with self._lock:
             entry = self._labels.get(_key(image))
@@ -361,7 +368,7 @@ class Session:
         if len(y) == 0 or len(torch.unique(y)) < 1:
             raise UserError("nothing to learn from: label some pixels, or name classes the default model knows")
         cfg = ClassifierTrainConfig(max_iter=self.config.classifier_iter, max_per_class=self.config.rows_per_class,
-                                    seed=self.config.seed)
+                                    seed=self.config.seed, anchor=self.config.classifier_anchor)
         prev = self._fitted
         init = prev.classifier if prev is not None and prev.classes == classes else None
         clf = train_classifier(x.to(self._device), y.to(self._device), n_cls, cfg, init=init,

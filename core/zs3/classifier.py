@@ -38,6 +38,9 @@ class ClassifierTrainConfig:
     (in standardised feature space). ``balanced`` weights each class's loss by the inverse of its row
     count, so a rare class weighs as much as a frequent one. ``max_per_class`` caps the rows used per
     class (random subsample, seeded) and bounds the cost whatever the number of labelled pixels.
+    ``anchor`` (with a warm start) pulls the parameters towards the ``init`` classifier's by an L2
+    penalty of that weight: a refit then moves only as far as its new rows ask, and keeps what the
+    start knew about classes the new rows say little of (0 = a warm start only speeds the fit up).
     """
 
     max_iter: int = 60
@@ -53,6 +56,7 @@ class ClassifierTrainConfig:
     sgd_epochs: int = 20
     sgd_batch: int = 256
     sgd_lr: float = 0.1
+    anchor: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,12 +106,14 @@ def train_classifier(
     row_w = _row_weights(y, num_classes, config, upweight)
     dim = x.shape[1]
     theta0 = _start(init, mean, std, num_classes)
+    anchor = float(config.anchor) if init is not None else 0.0
+    anchor_theta = theta0.clone()
     onehot = F.one_hot(y, num_classes).float()
     wd = float(config.weight_decay)
 
     def loss_and_grad(theta: Tensor, rows: Tensor | None = None) -> tuple[float, Tensor]:
-        """Weighted cross-entropy + L2 (over ``rows`` only, rescaled to the whole set: the mini-batch
-        estimate), with its analytic gradient (no autograd graph needed)."""
+        """Weighted cross-entropy + L2 (+ the anchor's pull) (over ``rows`` only, rescaled to the whole set:
+        the mini-batch estimate), with its analytic gradient (no autograd graph needed)."""
         if rows is None:
             xb, ob, rw = xs, onehot, row_w
         else:
@@ -117,7 +123,12 @@ def train_classifier(
         logp = torch.log_softmax(torch.addmm(b, xb, w.t()), dim=1)
         loss = -(rw * (logp * ob).sum(1)).sum() + 0.5 * wd * (w * w).sum()
         d_logits = (logp.exp() - ob) * rw[:, None]
-        return float(loss), torch.cat([(d_logits.t() @ xb + wd * w).reshape(-1), d_logits.sum(0)])
+        grad = torch.cat([(d_logits.t() @ xb + wd * w).reshape(-1), d_logits.sum(0)])
+        if anchor > 0:
+            pull = theta - anchor_theta
+            loss = loss + 0.5 * anchor * (pull * pull).sum()
+            grad = grad + anchor * pull
+        return float(loss), grad
 
     total = config.max_iter if config.solver == "lbfgs" else config.sgd_epochs
 

@@ -71,6 +71,23 @@ def test_warm_start_from_a_good_classifier_stays_good(clusters):
         train_classifier(feats, labels, 4, init=first)
 
 
+def test_an_anchored_refit_keeps_a_class_its_new_rows_lack(clusters):
+    """The session's refit after a few dots: rows of classes 0 and 1 only, warm-started from a fit that
+    knew all three. Without the anchor class 2 is forgotten; anchored to the start it is kept."""
+    feats, labels, _ = clusters(3, 200, 8, spread=0.3, seed=5)
+    first = train_classifier(feats, labels, 3)
+    few = labels != 2
+    loose = train_classifier(feats[few], labels[few], 3, ClassifierTrainConfig(anchor=0.0), init=first)
+    anchored = train_classifier(feats[few], labels[few], 3, ClassifierTrainConfig(anchor=0.01), init=first)
+    two = labels == 2
+    kept = (anchored(feats[two]).argmax(1) == 2).float().mean().item()
+    lost = (loose(feats[two]).argmax(1) == 2).float().mean().item()
+    assert kept > 0.9 and lost < 0.1
+    assert (anchored(feats[few]).argmax(1) == labels[few]).float().mean() > 0.97  # the new rows still fit
+    cold = train_classifier(feats[few], labels[few], 3, ClassifierTrainConfig(anchor=0.01))
+    assert (cold(feats[two]).argmax(1) == 2).float().mean() < 0.1  # no init: nothing to anchor to
+
+
 def test_conv_form_matches_linear(clusters):
     feats, labels, _ = clusters(3, 50, 8, seed=4)
     lin = train_classifier(feats, labels, 3)

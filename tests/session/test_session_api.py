@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from core.embeddings import UnknownWordError
 from core.errors import CancelledError, UserError
@@ -191,3 +192,29 @@ def test_one_unreadable_image_does_not_stop_the_fit(make_session, small_images, 
     assert (pred.labels == 1).any()
     with pytest.raises(UserError, match="notes.png"):
         s.predict(bad)
+
+
+def test_a_refit_after_new_labels_is_anchored_to_the_last_fit_unless_forgotten(make_session, small_images):
+    """After new labels the classifier is pulled towards the previous fit (``classifier_anchor``); after
+    ``forget_fit`` the next fit starts from scratch and equals a fresh session's."""
+    def probabilities(s):
+        return s.probabilities(small_images / "cat_chelsea.jpg", full_size=False)
+
+    def fitted_with(s, first_labels: bool):
+        s.add_images([small_images])
+        s.set_classes(["cat", "cup"])
+        if first_labels:
+            label_the_cat(s, small_images)
+            s.fit()
+            s.clear_labels()
+        cup = small_images / "coffee_cup.jpg"
+        h, w = load_image(cup).shape[:2]
+        s.add_labels(cup, box_mask((h, w), (0.1, 0.3, 0.6, 0.7), 2))
+        return s
+
+    fresh = probabilities(fitted_with(make_session(), False))
+    anchored_session = fitted_with(make_session(), True)
+    anchored = probabilities(anchored_session)
+    assert (anchored - fresh).abs().max() > 0.05  # the cat fit still pulls on the refit
+    anchored_session.forget_fit()
+    assert torch.allclose(probabilities(anchored_session), fresh, atol=1e-4)
