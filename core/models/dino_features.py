@@ -6,7 +6,7 @@ annotate``, docs/benchmarks.md), but they carry no class names; EfficientNet-Lit
 is what links 1,000 WordNet-named classes to pixels (the zero-label prior, ``core.session.prior``).
 
 Resolution rule (documented for large images): the image is resized so that its longest side is
-``input_side`` (448 by default: 32 patches) with both sides rounded down to multiples of 14; features
+``input_side`` (518 by default: 37 patches, DINOv2's own position grid) with both sides rounded down to multiples of 14; features
 are on that patch grid (stride ≈ 14 of the resized image). A 6000×4000 photo and a 500×375 one thus
 cost the same. The resized image is kept as the guide for edge-aware upsampling of the scores to
 full resolution (``core.models.upsample``), which restores the boundaries the patch grid blurs.
@@ -27,7 +27,10 @@ from torch.nn import functional as F
 from core.models.dinov2 import DEPTH, DIM, grid_side, load_dinov2
 from core.models.hypercolumn import TARGET_RMS_NORM, DenseFeatures, resize_for_network
 
-INPUT_SIDE = 448
+#: 518 over 448 (``zs3 bench annotate``, tuning part, 15 photos, 3 seeds, anchored refits): mean mIoU
+#: over 1–8 dots 0.629 → 0.675, 8 dots 0.836 → 0.839; zero labels 0.350 → 0.328 (the bottle); features
+#: 0.45 → 0.62 s per 512-px photo on 2 cores (target 0.8 s). docs/benchmarks.md.
+INPUT_SIDE = 518
 #: Blocks whose tokens make the feature (11 = final). Chosen by ``zs3 bench annotate`` on the tuning part.
 LAYERS = (DEPTH - 1,)
 #: Measured RMS norm of each block's (final-LayerNorm) patch tokens on the sample photos.

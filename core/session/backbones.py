@@ -93,7 +93,7 @@ class CheckpointBackbone:
 
 
 def make_backbone(model: str | Path, device, input_side: int | None = None):
-    """``input_side`` None = the backbone's own default (448 for DINOv2, 512 for the others)."""
+    """``input_side`` None = the backbone's own default (518 for DINOv2, 512 for the others)."""
     if str(model) == "default":
         from core.models.dino_features import INPUT_SIDE, DinoBackbone
 
