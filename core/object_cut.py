@@ -16,12 +16,12 @@ GRABCUT_ITERATIONS = 5
 
 
 def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarray | None = None,
-                side: int = GRABCUT_SIDE) -> np.ndarray:
+                side: int = GRABCUT_SIDE, iterations: int = GRABCUT_ITERATIONS) -> np.ndarray:
     """The object inside ``box`` (x0, y0, x1, y1) as a full-size boolean mask.
 
     ``hint`` (optional, full size, bool) marks pixels that are probably the object (the model's
     prediction): GrabCut then starts from it instead of from the whole box. ``side``: the longer side
-    GrabCut works at (smaller when only a coarse mask is needed).
+    GrabCut works at, ``iterations`` its rounds (fewer of both when only a coarse mask is needed).
     """
     height, width = rgb.shape[:2]
     x0, y0, x1, y1 = (int(v) for v in box)
@@ -49,7 +49,7 @@ def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarra
     bgr = cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2BGR)
     cv2.setRNGSeed(0)  # GrabCut's colour models start from k-means: same box, same answer
     try:
-        cv2.grabCut(bgr, init, None, background, foreground, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(bgr, init, None, background, foreground, iterations, cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # one colour only (e.g. a flat box): keep the starting guess
         pass
     small_mask = ((init == cv2.GC_FGD) | (init == cv2.GC_PR_FGD)).astype(np.uint8)
