@@ -18,7 +18,11 @@ tuning part only, docs/benchmarks.md):
   that class are dropped (unsure): the head's person-as-clothes guesses are not needed where a
   person detector looked and saw none;
 - ``detector_background``: cells inside no box, which the head left unsure or gave to a class the
-  detector knows, become background.
+  detector knows, become background;
+- ``detector_head_veto``: a box of a class the head knows (WordNet links the name to ImageNet) is
+  dropped when the head, over the box, scores that class far below its own top class: the two models
+  disagree and the head knows that class better than a low-accuracy detector (NanoDet boxes the
+  raccoon photo as "cat" at 0.52, where the head sees badger, porcupine, grey fox).
 The detections (one forward per image) and the cuts (one GrabCut per box) are cached per image.
 """
 from __future__ import annotations
@@ -98,8 +102,12 @@ class BoxPrior:
             self._cuts[ck] = cells
         return cells
 
-    def refine(self, key: str, guide: np.ndarray | None, lab: torch.Tensor, classes, config) -> torch.Tensor:
-        """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in."""
+    def refine(self, key: str, guide: np.ndarray | None, lab: torch.Tensor, classes, config,
+               head: tuple | None = None) -> torch.Tensor:
+        """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in.
+
+        ``head``: the head's (C-1, h, w) class scores and (h, w) top-class probability, for
+        ``config.detector_head_veto``."""
         if not config.detector or guide is None or self.detector() is None:
             return lab
         from core.models.coco_names import coco_classes
@@ -118,7 +126,12 @@ class BoxPrior:
         inside = torch.zeros(grid_hw, dtype=torch.bool)
         covered = {c: torch.zeros(grid_hw, dtype=torch.bool) for c in wanted}
         named = (lab > 0) & (lab != IGNORE)
+        vetoable = _head_knows(classes) if head is not None and config.detector_head_veto > 0 else set()
         for score, c, box in sorted(boxes, key=lambda b: b[0]):
+            if c in vetoable:
+                area = _box_cells(box, guide.shape[:2], grid_hw)
+                if head[0][c - 1][area].mean() < config.detector_head_veto * head[1][area].mean():
+                    continue  # the head knows the class and sees something else in the box
             cells = torch.from_numpy(self.cut(key, guide, box, grid_hw))
             if config.detector_defers:
                 cells = cells & (~named | (lab == c))  # not in place: the cut is cached
@@ -135,6 +148,16 @@ class BoxPrior:
                 known |= lab == c
             out[~inside & ((lab == IGNORE) | known)] = 0
         return out
+
+
+def _head_knows(classes) -> set:
+    """Typed class ids WordNet links to ImageNet classes: the head can judge a box of those."""
+    from core.session.wordnet_links import wordnet_links
+
+    links = wordnet_links()
+    if links is None:
+        return set()
+    return {c for c, name in enumerate(classes) if c > 0 and links.imagenet_classes(name) is not None}
 
 
 def _box_cells(box, image_hw: tuple, grid_hw: tuple) -> torch.Tensor:

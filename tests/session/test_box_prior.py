@@ -77,6 +77,27 @@ def test_defers_keeps_the_heads_other_classes_and_background_fills_outside_the_b
     assert boxes.refine("a", photo, lab, CLASSES, replace(cfg, detector_defers=False))[6, 6] == 1
 
 
+def test_a_box_the_head_contradicts_is_dropped_only_where_the_head_knows_the_class():
+    """detector_head_veto: a "cat" box where the ImageNet head, which knows cats, sees something else is
+    dropped; a "diningtable" box (no WordNet link to ImageNet: the head cannot judge) is kept."""
+    photo, lab = _square_photo(), _prior_labels()
+    grid = tuple(lab.shape)
+    top = torch.full(grid, 0.6)  # the head's top-class probability: sure of *something* everywhere
+
+    def head(cat_score):  # the head's scores of the typed classes 1 and 2, and its top probability
+        return torch.stack([torch.zeros(grid), torch.full(grid, cat_score)]), top
+
+    cfg = replace(PLAIN, detector_head_veto=0.05)
+    cat_box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [15]))
+    agreed = cat_box.refine("a", photo, lab, CLASSES, cfg, head(0.5))
+    contradicted = cat_box.refine("a", photo, lab, CLASSES, cfg, head(0.01))
+    assert (agreed[5:9, 5:9] == 2).all() and not (contradicted == 2).any()
+    assert (cat_box.refine("a", photo, lab, CLASSES, replace(cfg, detector_head_veto=0.0), head(0.01))[5:9, 5:9] == 2).all()
+    table_box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [60]))
+    tables = table_box.refine("a", photo, lab, ["background", "person", "diningtable"], cfg, head(0.0))
+    assert (tables[5:9, 5:9] == 2).all()
+
+
 def test_real_detector_finds_the_people_of_the_voc_photo():
     from core.models.nanodet_files import nanodet_status
     from core.session import Session
