@@ -11,11 +11,14 @@ that is not a named instance and not abstract; a pinned COCO synset always count
 "traffic light" under signals). An abstract *group* sense stands for its members ("people" → its
 member meronym person). If the usual sense is some other physical thing ("mouse" the rodent), the
 name reaches no COCO class. A word that is exactly an ImageNet class drops its figurative person
-senses first (``build_wordnet_table.readable_senses``: "tiger" is not a person box). Names above COCO classes reach at most ``MAX_ABOVE`` of them: "artifact"
-or "object" would mean half the list, which says nothing a detector can box.
+senses first (``build_wordnet_table.readable_senses``: "tiger" is not a person box). Names above COCO
+classes reach at most ``MAX_ABOVE`` of them: "artifact" or "object" would mean half the list, which
+says nothing a detector can box.
 
     apt-get install wordnet-base
-    python resources/default_model/build_coco_wordnet.py      # after build_wordnet_table.py (its classes) [--wordnet /usr/share/wordnet]
+    python resources/default_model/build_coco_wordnet.py [--wordnet /usr/share/wordnet]
+
+Run it after ``build_wordnet_table.py``: it reads the ImageNet classes from that table.
 
 Source: WordNet 3.0 (Princeton University, WordNet 3.0 licence — ``WORDNET_LICENSE`` here).
 """

@@ -119,15 +119,8 @@ def build(wordnet: Path) -> dict:
 
     under: dict = defaultdict(set)  # synset → ImageNet classes that are it or below it
     for index in range(1000):
-        stack = [wnids[str(index)][1:]]
-        seen = set()
-        while stack:
-            s = stack.pop()
-            if s in seen:
-                continue
-            seen.add(s)
+        for s in ancestors(synsets, wnids[str(index)][1:]):
             under[s].add(index)
-            stack.extend(synsets[s][1])
     related = {s: {"lemmas": synsets[s][0], "classes": sorted(c)} for s, c in under.items()}
 
     def physical(offset: str) -> bool:  # below physical_entity.n.01: a thing one could see in a photo
