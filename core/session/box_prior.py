@@ -128,15 +128,13 @@ class BoxPrior:
         named = (lab > 0) & (lab != IGNORE)
         vetoable = _head_knows(classes) if head is not None and config.detector_head_veto > 0 else set()
         for score, c, box in sorted(boxes, key=lambda b: b[0]):
-            if c in vetoable:
-                area = _box_cells(box, guide.shape[:2], grid_hw)
-                if head[0][c - 1][area].mean() < config.detector_head_veto * head[1][area].mean():
-                    continue  # the head knows the class and sees something else in the box
+            area = _box_cells(box, guide.shape[:2], grid_hw)
+            if c in vetoable and head[0][c - 1][area].mean() < config.detector_head_veto * head[1][area].mean():
+                continue  # the head knows the class and sees something else in the box
             cells = torch.from_numpy(self.cut(key, guide, box, grid_hw))
             if config.detector_defers:
                 cells = cells & (~named | (lab == c))  # not in place: the cut is cached
             out[cells] = c
-            area = _box_cells(box, guide.shape[:2], grid_hw)
             covered[c] |= area
             inside |= area
         if config.detector_exclusive:

