@@ -99,6 +99,15 @@ class DinoBackbone:
         with self._lock, inference_context(self.device):
             return self.net.saliency(tokens, tuple(tokens.shape[-2:]))[0, 0].float().cpu()
 
+    def classify_boxes(self, image: np.ndarray, boxes) -> torch.Tensor | None:
+        """(N, 1000) ImageNet probabilities of each box's crop of ``image`` (None without the head)."""
+        from core.models.efficientnet_lite import classify_boxes
+
+        if self.imagenet_net is None:
+            return None
+        with self._lock:
+            return classify_boxes(self.imagenet_net, image, boxes, self.device)
+
     def imagenet_logits(self, image: np.ndarray) -> torch.Tensor | None:
         if self.imagenet_net is None:
             return None

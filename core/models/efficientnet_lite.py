@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -131,6 +132,39 @@ class EfficientNetLite2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.forward_stages(x)["head"]
         return self._fc(head.mean(dim=(2, 3)))
+
+
+#: The network's own input side (EfficientNet-Lite2 was trained at 260 px): a crop is classified there.
+CROP_SIDE = 260
+#: Context around a box, as a share of its width and height, when its crop is classified.
+CROP_MARGIN = 0.1
+
+
+def crop_batch(image: np.ndarray, boxes, side: int = CROP_SIDE, margin: float = CROP_MARGIN) -> torch.Tensor:
+    """(H, W, 3) uint8 image, N boxes (x0, y0, x1, y1 pixels) → (N, 3, side, side) float 0..255 crops,
+    each box widened by ``margin`` (clipped to the image) and stretched to a square."""
+    h, w = image.shape[:2]
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float()
+    crops = []
+    for x0, y0, x1, y1 in (tuple(float(v) for v in b) for b in boxes):
+        mx, my = (x1 - x0) * margin, (y1 - y0) * margin
+        c0, r0 = int(max(0.0, x0 - mx)), int(max(0.0, y0 - my))
+        c1, r1 = int(min(w, np.ceil(x1 + mx))), int(min(h, np.ceil(y1 + my)))
+        c1, r1 = max(c1, c0 + 1), max(r1, r0 + 1)
+        crops.append(F.interpolate(x[:, :, r0:r1, c0:c1], size=(side, side), mode="bilinear", align_corners=False))
+    return torch.cat(crops) if crops else torch.zeros(0, 3, side, side)
+
+
+def classify_boxes(net: "EfficientNetLite2", image: np.ndarray, boxes, device) -> torch.Tensor:
+    """(N, 1000) ImageNet probabilities of each box's crop (inference mode): what the head sees in a
+    box at its own resolution, not at the stride-32 cells of the whole photo."""
+    from core.device import inference_context
+
+    x = crop_batch(image, boxes)
+    if not len(x):
+        return torch.zeros(0, 1000)
+    with inference_context(device):
+        return net(net.normalize(x.to(device))).float().softmax(1).cpu()
 
 
 def weights_path() -> str:

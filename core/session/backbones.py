@@ -44,6 +44,13 @@ class EfficientNetBackbone(HypercolumnBackbone):
         with self._lock:  # one forward at a time: threads would only fight over the same cores
             return super().extract(image)
 
+    def classify_boxes(self, image: np.ndarray, boxes) -> torch.Tensor:
+        """(N, 1000) ImageNet probabilities of each box's crop of ``image``."""
+        from core.models.efficientnet_lite import classify_boxes
+
+        with self._lock:
+            return classify_boxes(self.net, image, boxes, self.device)
+
 
 class CheckpointBackbone:
     """A trained DeepLabv3+ checkpoint: its 256-d decoder features, seen classes, GMMN and bank."""

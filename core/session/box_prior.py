@@ -19,16 +19,22 @@ tuning part only, docs/benchmarks.md):
   person detector looked and saw none;
 - ``detector_background``: cells inside no box, which the head left unsure or gave to a class the
   detector knows, become background;
-- ``detector_head_veto``: a box of a class the head knows (WordNet links the name to ImageNet) is
-  dropped when the head, over the box, scores that class far below its own top class: the two models
-  disagree and the head knows that class better than a low-accuracy detector (NanoDet boxes the
-  raccoon photo as "cat" at 0.52, where the head sees badger, porcupine, grey fox).
-The detections (one forward per image) and the cuts (one GrabCut per box) are cached per image.
+- ``detector_head_veto`` / ``detector_crop_veto``: a box of a class the head knows (WordNet links the
+  name to ImageNet) is dropped when the head scores that class far below its own top class both over
+  the photo's cells the box covers and in the box's own crop: the two models disagree and the head
+  knows that class better than a low-accuracy detector (NanoDet boxes the raccoon photo as "cat" at
+  0.52, where the head sees badger, porcupine, grey fox). The crop, classified at the head's input
+  side, sees what a box of one or two stride-32 cells holds (a bottle on a table); the cells see a
+  person the crop shows as a tripod in front of them.
+The detections (one forward per image), the cuts (one GrabCut per box) and the crops' ImageNet
+probabilities are cached per image.
 """
 from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -51,6 +57,18 @@ CUT_SIDE = 192
 CUT_ITERATIONS = 2
 
 
+@dataclass(frozen=True)
+class HeadView:
+    """What the ImageNet head says about one image, for the box veto: (C-1, h, w) typed-class scores
+    and (h, w) top-class probability on the feature grid, the names' (C-1, 1000) ImageNet relevance,
+    and the backbone's ``classify_boxes`` (None: the cells alone judge)."""
+
+    scores: torch.Tensor
+    top: torch.Tensor
+    relevance: torch.Tensor
+    classify: Callable | None = None
+
+
 class BoxPrior:
     """One session's detector, detections and cuts (thread-safe; bounded by the session's images)."""
 
@@ -60,6 +78,7 @@ class BoxPrior:
         self._lock = threading.Lock()
         self._detections: dict = {}
         self._cuts: dict = {}
+        self._crops: dict = {}
         self._detector = detector
         self._checked = detector is not None
 
@@ -102,12 +121,34 @@ class BoxPrior:
             self._cuts[ck] = cells
         return cells
 
+    def _contradicted(self, key, guide, box, c: int, area: torch.Tensor, head: "HeadView", config) -> bool:
+        """Both reads of the head score class ``c`` far below their own top class: the photo's cells
+        the box covers (``detector_head_veto``) and, where those agree, the box's crop at the head's
+        own resolution (``detector_crop_veto``), which alone resolves a box of a cell or two."""
+        if head.scores[c - 1][area].mean() >= config.detector_head_veto * head.top[area].mean():
+            return False
+        if head.classify is None or config.detector_crop_veto <= 0:
+            return True
+        probs = self.crop_probs(key, guide, box, head.classify)
+        return float(probs @ head.relevance[c - 1].float()) < config.detector_crop_veto * float(probs.max())
+
+    def crop_probs(self, key: str, guide: np.ndarray, box, classify) -> torch.Tensor:
+        """(1000,) ImageNet probabilities of the box's crop (``classify``: the backbone's
+        ``classify_boxes``), cached per (image, box)."""
+        ck = (key, tuple(int(round(v)) for v in box))
+        with self._lock:
+            if ck in self._crops:
+                return self._crops[ck]
+        probs = classify(guide, [ck[1]])[0]
+        with self._lock:
+            self._crops[ck] = probs
+        return probs
+
     def refine(self, key: str, guide: np.ndarray | None, lab: torch.Tensor, classes, config,
                head: tuple | None = None) -> torch.Tensor:
         """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in.
 
-        ``head``: the head's (C-1, h, w) class scores and (h, w) top-class probability, for
-        ``config.detector_head_veto``."""
+        ``head``: what the ImageNet head says, for the veto (``HeadView``; None = no veto)."""
         if not config.detector or guide is None or self.detector() is None:
             return lab
         from core.models.coco_names import coco_classes
@@ -129,7 +170,7 @@ class BoxPrior:
         vetoable = _head_knows(classes) if head is not None and config.detector_head_veto > 0 else set()
         for score, c, box in sorted(boxes, key=lambda b: b[0]):
             area = _box_cells(box, guide.shape[:2], grid_hw)
-            if c in vetoable and head[0][c - 1][area].mean() < config.detector_head_veto * head[1][area].mean():
+            if c in vetoable and self._contradicted(key, guide, box, c, area, head, config):
                 continue  # the head knows the class and sees something else in the box
             cells = torch.from_numpy(self.cut(key, guide, box, grid_hw))
             if config.detector_defers:
@@ -149,13 +190,16 @@ class BoxPrior:
 
 
 def _head_knows(classes) -> set:
-    """Typed class ids WordNet links to ImageNet classes: the head can judge a box of those."""
-    from core.session.wordnet_links import wordnet_links
+    """Typed class ids WordNet links to ImageNet classes the head sees as such: the head can judge a
+    box of those. Not a class it sees only through something else (a person through the clothes:
+    ``wordnet_links.SEEN_AS``): a crop of a person shows the face, the pose, not a garment class."""
+    from core.session.wordnet_links import SEEN_AS, wordnet_links
 
     links = wordnet_links()
     if links is None:
         return set()
-    return {c for c, name in enumerate(classes) if c > 0 and links.imagenet_classes(name) is not None}
+    return {c for c, name in enumerate(classes)
+            if c > 0 and links.imagenet_classes(name) is not None}
 
 
 def _box_cells(box, image_hw: tuple, grid_hw: tuple) -> torch.Tensor:

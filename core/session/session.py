@@ -447,7 +447,8 @@ class Session:
                 unreadable.append(exc)
                 continue
             lab = image_prior_labels(prior, relevance, feats, classes, cfg, self._boxes, _key(path),
-                                     getattr(self.backbone, "saliency", None))
+                                     getattr(self.backbone, "saliency", None),
+                                     getattr(self.backbone, "classify_boxes", None))
             for j in skip:  # evaluation knob: this class gets no prior pixels (the GMMN must supply it)
                 lab[lab == fg_ids[j]] = IGNORE
             pairs.append((feats.features, lab))

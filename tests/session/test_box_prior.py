@@ -11,7 +11,7 @@ import torch
 
 from core.constants import IGNORE
 from core.models.nanodet import Detections
-from core.session.box_prior import BoxPrior
+from core.session.box_prior import BoxPrior, HeadView
 from core.session.prior import PriorConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +37,17 @@ def _square_photo() -> np.ndarray:
     img = rng.integers(0, 40, (224, 224, 3), dtype=np.uint8)
     img[64:160, 64:160] = rng.integers(200, 255, (96, 96, 3), dtype=np.uint8)
     return img
+
+
+def _head(grid, cat_score, classify=None) -> HeadView:
+    """The head's view: typed classes 1 (person) and 2 (cat) scored on the grid, sure of *something*
+    everywhere (top 0.6); the cat's ImageNet relevance (WordNet: the cat classes) for the crop."""
+    from core.session.wordnet_links import wordnet_links
+
+    relevance = torch.zeros(2, 1000)
+    relevance[1, wordnet_links().imagenet_classes("cat")] = 1.0
+    scores = torch.stack([torch.zeros(grid), torch.full(grid, cat_score)])
+    return HeadView(scores, torch.full(grid, 0.6), relevance, classify)
 
 
 def _prior_labels(grid=16) -> torch.Tensor:
@@ -81,21 +92,43 @@ def test_a_box_the_head_contradicts_is_dropped_only_where_the_head_knows_the_cla
     """detector_head_veto: a "cat" box where the ImageNet head, which knows cats, sees something else is
     dropped; a "diningtable" box (no WordNet link to ImageNet: the head cannot judge) is kept."""
     photo, lab = _square_photo(), _prior_labels()
-    grid = tuple(lab.shape)
-    top = torch.full(grid, 0.6)  # the head's top-class probability: sure of *something* everywhere
-
-    def head(cat_score):  # the head's scores of the typed classes 1 and 2, and its top probability
-        return torch.stack([torch.zeros(grid), torch.full(grid, cat_score)]), top
-
-    cfg = replace(PLAIN, detector_head_veto=0.05)
+    cfg = replace(PLAIN, detector_head_veto=0.05, detector_crop_veto=0.0)
     cat_box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [15]))
-    agreed = cat_box.refine("a", photo, lab, CLASSES, cfg, head(0.5))
-    contradicted = cat_box.refine("a", photo, lab, CLASSES, cfg, head(0.01))
+    agreed = cat_box.refine("a", photo, lab, CLASSES, cfg, _head(lab.shape, 0.5))
+    contradicted = cat_box.refine("a", photo, lab, CLASSES, cfg, _head(lab.shape, 0.01))
     assert (agreed[5:9, 5:9] == 2).all() and not (contradicted == 2).any()
-    assert (cat_box.refine("a", photo, lab, CLASSES, replace(cfg, detector_head_veto=0.0), head(0.01))[5:9, 5:9] == 2).all()
+    assert (cat_box.refine("a", photo, lab, CLASSES, replace(cfg, detector_head_veto=0.0), _head(lab.shape, 0.01))[5:9, 5:9] == 2).all()
     table_box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [60]))
-    tables = table_box.refine("a", photo, lab, ["background", "person", "diningtable"], cfg, head(0.0))
+    tables = table_box.refine("a", photo, lab, ["background", "person", "diningtable"], cfg, _head(lab.shape, 0.0))
     assert (tables[5:9, 5:9] == 2).all()
+
+
+def test_the_boxs_crop_overrules_the_cells_that_cannot_resolve_it():
+    """detector_crop_veto: where the photo's cells contradict a "cat" box, the box is still kept when the
+    head, classifying the box's own crop, sees a cat there; dropped when the crop contradicts it too.
+    The crop is classified once per (image, box)."""
+    photo, lab = _square_photo(), _prior_labels()
+    cfg = replace(PLAIN, detector_head_veto=0.05, detector_crop_veto=0.2)
+    calls = []
+
+    def classify(p_cat):
+        def run(image, boxes):
+            calls.append([tuple(b) for b in boxes])
+            probs = torch.zeros(len(boxes), 1000)
+            probs[:, 285] = p_cat  # ImageNet 285: Egyptian cat
+            probs[:, 0] = 1 - p_cat  # 0: tench
+            return probs
+        return run
+
+    def refine(p_cat):
+        box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [15]))
+        out = box.refine("a", photo, lab, CLASSES, cfg, _head(lab.shape, 0.01, classify(p_cat)))
+        box.refine("a", photo, lab, CLASSES, cfg, _head(lab.shape, 0.01, classify(p_cat)))  # cached crop
+        return out
+
+    assert (refine(0.9)[5:9, 5:9] == 2).all()  # the crop sees a cat: kept
+    assert not (refine(0.1) == 2).any()  # the crop sees a tench, 9 times a cat: dropped
+    assert calls == [[(48, 48, 176, 176)]] * 2
 
 
 def test_real_detector_finds_the_people_of_the_voc_photo():

@@ -73,3 +73,22 @@ def test_backbone_features_grid_guide_and_imagenet_logits():
     names = imagenet_class_names()
     top = d.imagenet_logits.float().mean((1, 2)).topk(5).indices.tolist()
     assert {"coffee mug", "cup", "espresso"} & {names[i] for i in top}
+
+
+def test_the_head_classifies_a_boxs_crop_where_the_whole_photo_says_otherwise():
+    """``classify_boxes``: the crop of the cup's box reads as a cup; a crop of the plain table corner
+    beside it does not; crops are widened by their margin and clipped to the photo."""
+    from core.models.efficientnet_lite import CROP_SIDE, crop_batch, imagenet_class_names
+
+    image = load_image(SAMPLES / "coffee_cup.jpg")  # 400×600, the cup in the middle
+    backbone = DinoBackbone("cpu", input_side=196)
+    names = imagenet_class_names()
+    cups = [i for i, n in enumerate(names) if n in ("coffee mug", "cup", "espresso")]
+    probs = backbone.classify_boxes(image, [(148, 11, 427, 398), (500, 300, 600, 400)])
+    assert probs.shape == (2, 1000) and torch.allclose(probs.sum(1), torch.ones(2), atol=1e-3)
+    assert probs[0, cups].sum() > 0.5 and probs[1, cups].sum() < probs[0, cups].sum() / 5
+    edge = np.zeros((10, 20, 3), np.uint8)
+    edge[:, 10:] = 255  # right half white
+    crop = crop_batch(edge, [(10, 0, 20, 10)])  # widened by 1 px to the left, clipped elsewhere
+    assert crop.shape == (1, 3, CROP_SIDE, CROP_SIDE)
+    assert crop[0, :, :, :10].mean() < 128 and crop[0, :, :, -20:].min() > 254.5
