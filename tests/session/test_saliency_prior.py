@@ -38,3 +38,31 @@ def test_low_saliency_unsure_cells_become_background_rows(make_session):
         session._version += 1
         rows[name] = session.fit().prior_rows
     assert rows["on"] > rows["off"]
+
+
+def test_the_heads_cells_of_a_name_shrink_to_the_salient_object(make_session):
+    """``PriorConfig.head_saliency``: the head's stride-32 "rocket" cells spill over the night sky;
+    gated by DINOv2's saliency they shrink, and a larger share of them lies on the rocket."""
+    import torch
+
+    from core.constants import IGNORE
+    from core.session.box_prior import BoxPrior
+    from core.session.prior import PriorConfig, image_prior_labels
+
+    session = make_session()
+    photo = EVAL / "JPEGImages" / "rocket_launch.jpg"
+    feats = session.features(photo)
+    classes = ["background", "rocket"]
+    prior = session._prior_model()
+    relevance = prior.relevance(torch.from_numpy(session._embed_all(classes[1:])), PriorConfig(), classes[1:])
+    grid = tuple(feats.features.shape[-2:])
+    gt = np.asarray(Image.open(EVAL / "SegmentationClass" / photo.with_suffix(".png").name).resize(grid[::-1], Image.NEAREST))
+    near = np.asarray(Image.fromarray(((gt > 0) & (gt != IGNORE)).astype(np.uint8) * 255).resize(grid[::-1]).convert("L")) > 0
+    cells = {}
+    for gate in (0.0, 0.3):
+        cfg = PriorConfig(head_saliency=gate, detector=False)
+        lab = image_prior_labels(prior, relevance, feats, classes, cfg, BoxPrior(), "k", session.backbone.saliency)
+        cells[gate] = (lab == 1).numpy()
+    assert 0 < cells[0.3].sum() < cells[0.0].sum() / 2
+    on_rocket = {g: (c & near).sum() / c.sum() for g, c in cells.items()}
+    assert on_rocket[0.3] > 2 * on_rocket[0.0]
