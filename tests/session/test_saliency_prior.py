@@ -66,3 +66,21 @@ def test_the_heads_cells_of_a_name_shrink_to_the_salient_object(make_session):
     assert 0 < cells[0.3].sum() < cells[0.0].sum() / 2
     on_rocket = {g: (c & near).sum() / c.sum() for g, c in cells.items()}
     assert on_rocket[0.3] > 2 * on_rocket[0.0]
+
+
+def test_a_labelled_image_keeps_the_priors_pixels_of_the_classes_not_painted(make_session):
+    """``SessionConfig.prior_unlabelled_images`` False (the default): a dot of background on the only
+    photo takes the prior's background rows away, not its cat rows; True: the photo gives none."""
+    session = make_session()
+    photo = EVAL / "JPEGImages" / "cat_chelsea.jpg"
+    session.add_images([photo])
+    session.set_classes(["background", "cat"])
+    h, w = session.features(photo).image_size
+    dot = np.full((h, w), 255, np.uint8)
+    dot[5:15, 5:15] = 0  # background, top-left corner
+    session.add_labels(photo, dot)
+    report = session.fit()
+    assert report.prior_rows > 0 and "cat" not in report.seen
+    session.config = replace(session.config, prior_unlabelled_images=True)
+    session.forget_fit()
+    assert session.fit().prior_rows == 0
