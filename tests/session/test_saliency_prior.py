@@ -84,3 +84,16 @@ def test_a_labelled_image_keeps_the_priors_pixels_of_the_classes_not_painted(mak
     session.config = replace(session.config, prior_unlabelled_images=True)
     session.forget_fit()
     assert session.fit().prior_rows == 0
+
+
+def test_saliency_is_computed_once_per_image_across_class_changes(make_session):
+    """Every fit after a class change reads the saliency of each prior image: the session keeps it."""
+    session = make_session()
+    session.add_images([EVAL / "JPEGImages" / "cat_chelsea.jpg", EVAL / "JPEGImages" / "rocket_launch.jpg"])
+    calls = []
+    compute = session.backbone.saliency
+    session.backbone.saliency = lambda feats: calls.append(1) or compute(feats)
+    for names in (["background", "cat"], ["background", "cat", "rocket"], ["background", "rocket"]):
+        session.set_classes(names)
+        assert session.fit().prior_rows > 0
+    assert len(calls) == 2
