@@ -114,11 +114,14 @@ class ImageNetPrior:
         for i, name in enumerate(imagenet_names):
             words = name.replace("-", " ").split()
             for target, text in ((phrase, name), (head, words[-1] if words else name)):
-                try:
-                    target[i] = embedder.embed(text)
+                try:  # not strict: a rare ImageNet name outside the vocabulary simply never votes, and
+                    # no spelling suggestions are searched for it (a second per process)
+                    vector = embedder.explain(text, strict=False).vector
+                except Exception:  # noqa: BLE001 - a name the source cannot read at all
+                    vector = None
+                if vector is not None:
+                    target[i] = vector
                     known[i] = True
-                except Exception:  # a rare ImageNet name outside the vocabulary: it simply never votes
-                    continue
         self.vectors = torch.from_numpy(phrase)
         self.head_vectors = torch.from_numpy(head)
         self.known = torch.from_numpy(known)
@@ -175,15 +178,17 @@ def image_prior_labels(prior: ImageNetPrior, relevance: torch.Tensor, feats, cla
     head judges each box's crop), and, when switched on, unsure cells of low saliency as background.
     ``saliency(feats)``: the backbone's (h, w) object saliency, or None."""
     grid = tuple(feats.features.shape[-2:])
-    needs = config.imagenet and config.head_saliency > 0 or config.saliency_background > 0
-    sal = saliency(feats) if needs and saliency is not None else None
+    sal = None
     head = None
     if config.imagenet:
         scores = ImageNetPrior.scores(feats.imagenet_logits, relevance, config)
         scores = F.interpolate(scores[None], size=grid, mode="bilinear", align_corners=False)[0]
         lab = prior_labels(scores, list(range(1, len(classes))), 0, config)
-        if sal is not None and config.head_saliency > 0:
-            lab[(lab > 0) & (lab != IGNORE) & (sal < config.head_saliency)] = IGNORE
+        named = (lab > 0) & (lab != IGNORE)
+        if config.head_saliency > 0 and saliency is not None and named.any():
+            sal = saliency(feats)
+            if sal is not None:
+                lab[named & (sal < config.head_saliency)] = IGNORE
         if config.detector_head_veto > 0:
             from core.session.box_prior import HeadView
 
@@ -193,6 +198,8 @@ def image_prior_labels(prior: ImageNetPrior, relevance: torch.Tensor, feats, cla
     else:
         lab = torch.full(grid, IGNORE, dtype=torch.long)
     lab = boxes.refine(key, feats.guide, lab, classes, config, head)
-    if sal is not None and config.saliency_background > 0:
-        lab[(lab == IGNORE) & (sal < config.saliency_background)] = 0
+    if config.saliency_background > 0 and saliency is not None:
+        sal = saliency(feats) if sal is None else sal
+        if sal is not None:
+            lab[(lab == IGNORE) & (sal < config.saliency_background)] = 0
     return lab
