@@ -145,7 +145,7 @@ class BoxPrior:
         return probs
 
     def refine(self, key: str, guide: np.ndarray | None, lab: torch.Tensor, classes, config,
-               head: tuple | None = None) -> torch.Tensor:
+               head: HeadView | None = None) -> torch.Tensor:
         """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in.
 
         ``head``: what the ImageNet head says, for the veto (``HeadView``; None = no veto)."""
@@ -190,16 +190,13 @@ class BoxPrior:
 
 
 def _head_knows(classes) -> set:
-    """Typed class ids WordNet links to ImageNet classes the head sees as such: the head can judge a
-    box of those. Not a class it sees only through something else (a person through the clothes:
-    ``wordnet_links.SEEN_AS``): a crop of a person shows the face, the pose, not a garment class."""
-    from core.session.wordnet_links import SEEN_AS, wordnet_links
+    """Typed class ids WordNet links to ImageNet classes: the head can judge a box of those."""
+    from core.session.wordnet_links import wordnet_links
 
     links = wordnet_links()
     if links is None:
         return set()
-    return {c for c, name in enumerate(classes)
-            if c > 0 and links.imagenet_classes(name) is not None}
+    return {c for c, name in enumerate(classes) if c > 0 and links.imagenet_classes(name) is not None}
 
 
 def _box_cells(box, image_hw: tuple, grid_hw: tuple) -> torch.Tensor:
