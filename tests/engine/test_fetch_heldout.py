@@ -131,3 +131,75 @@ def test_a_failed_source_is_reported_and_skipped(fh, tmp_path, monkeypatch, caps
     assert (dest / "class_names.txt").read_text().split() == ["background", "cat"]
     with pytest.raises(SystemExit):
         fh.fetch(tmp_path / "none", [bad])
+
+
+def test_ignore_boxes_cover_background_only_and_copy(fh):
+    labels = np.array([[0, 1, 0, 0], [0, 1, 2, 0], [0, 0, 0, 0]], np.uint8)
+    out = fh.ignore_boxes(labels, [(1, 0, 3, 2), (3, 2, 9, 9)])  # the second is clipped by the frame
+    np.testing.assert_array_equal(out, [[0, 1, 255, 0], [0, 1, 2, 0], [0, 0, 0, 255]])
+    assert labels[0, 2] == 0  # the input is left as it was
+
+
+def test_trimap_and_instance_ids_become_labels(fh):
+    np.testing.assert_array_equal(fh.trimap_labels([[1, 2, 3, 0]]), [[1, 0, 255, 255]])
+    np.testing.assert_array_equal(fh.instances_as_class([[0, 1, 2], [3, 0, 0]]), [[0, 1, 1], [1, 0, 0]])
+
+
+def _png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(array, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _icedata_reader(fh, size=(480, 450)):
+    """``read`` of a fake icedata 0.0.3 wheel: every Penn-Fudan and Pet photo the converters name, two
+    walkers (instances 1 and 2) or a pet (trimap: pet, border, background) near the top left."""
+    width, height = size
+    ids = np.zeros((height, width), np.uint8)
+    ids[5:25, 20:26], ids[5:25, 30:34] = 1, 2
+    trimap = np.full((height, width), 2, np.uint8)
+    trimap[10:20, 10:20], trimap[9, 10:20] = 1, 3
+    files = {}
+    for stem in fh.PENNFUDAN:
+        files[f"{fh.ICEDATA}pennfudan/sample_data/PNGImages/{stem}.png"] = _png(np.full((height, width, 3), 90))
+        files[f"{fh.ICEDATA}pennfudan/sample_data/PedMasks/{stem}_mask.png"] = _png(ids)
+    for stem in fh.PETS:
+        files[f"{fh.ICEDATA}pets/sample_data/annotations/images/{stem}.jpg"] = _jpeg(height, width)
+        files[f"{fh.ICEDATA}pets/sample_data/annotations/trimaps/{stem}.png"] = _png(trimap)
+    return files.__getitem__
+
+
+def test_icedata_converters_match_their_sources(fh):
+    read = _icedata_reader(fh)
+    by_convert = {s.convert: s for s in fh.SOURCES}
+    for convert in (fh._pennfudan, fh._pets):
+        photos = convert(read)
+        assert tuple(p.stem for p in photos) == by_convert[convert].stems
+        for photo in photos:
+            with Image.open(io.BytesIO(photo.jpeg)) as image:
+                assert image.format == "JPEG" and image.size == (480, 450)
+            assert photo.labels.shape == (450, 480)
+
+
+def test_pennfudan_walkers_are_person_and_left_out_ones_ignore(fh):
+    walkers = {p.stem: p for p in fh._pennfudan(_icedata_reader(fh))}
+    first = walkers["pennfudan_00001"]
+    assert first.names == ("background", "person")
+    assert first.labels[10, 22] == first.labels[10, 31] == 1 and first.labels[10, 28] == 0
+    assert 255 not in first.labels  # no box: nobody was left out
+    behind = walkers["pennfudan_00002"].labels  # box (125, 95, 235, 375)
+    assert behind[150, 200] == 255 and behind[150, 300] == 0 and behind[10, 22] == 1
+    cut = walkers["pennfudan_00005"].labels  # box (0, 50, 22, 165) at the left edge
+    assert cut[100, 10] == 255 and cut[100, 30] == 0 and cut[10, 22] == 1
+
+
+def test_pets_trimaps_become_cat_or_dog_with_unannotated_objects_ignore(fh):
+    pets = {p.stem: p for p in fh._pets(_icedata_reader(fh))}
+    assert pets["pet_pug_188"].names == ("background", "dog")
+    assert pets["pet_siamese_137"].names == pets["pet_abyssinian_119"].names == ("background", "cat")
+    siamese = pets["pet_siamese_137"].labels
+    assert siamese[15, 15] == 1 and siamese[9, 15] == 255 and siamese[0, 0] == siamese[300, 300] == 0
+    pug = pets["pet_pug_188"].labels  # box (135, 0, 300, 85)
+    assert pug[40, 200] == 255 and pug[100, 200] == 0 and pug[15, 15] == 1
+    abyssinian = pets["pet_abyssinian_119"].labels  # boxes (0, 140, 62, 297), (248, 195, 300, 297)
+    assert abyssinian[200, 30] == abyssinian[250, 270] == 255 and abyssinian[100, 100] == 0
