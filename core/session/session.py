@@ -369,7 +369,8 @@ class Session:
         if len(y) == 0 or len(torch.unique(y)) < 1:
             raise UserError("nothing to learn from: label some pixels, or name classes the default model knows")
         cfg = ClassifierTrainConfig(max_iter=self.config.classifier_iter, max_per_class=self.config.rows_per_class,
-                                    seed=self.config.seed, anchor=self.config.classifier_anchor)
+                                    seed=self.config.seed, anchor=self.config.classifier_anchor,
+                                    background_weight=self.config.background_weight)
         prev = self._fitted
         init = prev.classifier if prev is not None and prev.classes == classes else None
         clf = train_classifier(x.to(self._device), y.to(self._device), n_cls, cfg, init=init,

@@ -57,6 +57,10 @@ class ClassifierTrainConfig:
     sgd_batch: int = 256
     sgd_lr: float = 0.1
     anchor: float = 0.0
+    # loss weight of class 0 (background) relative to the others, on top of the class balance: the
+    # balance makes every class as likely as background a priori, while most pixels of a photo are
+    # background. 1 = plain balance (the paper's retraining); the session sets its own (SessionConfig).
+    background_weight: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,7 +178,7 @@ def _start(init: nn.Linear | None, mean: Tensor, std: Tensor, num_classes: int) 
 
 def _row_weights(y: Tensor, num_classes: int, config: ClassifierTrainConfig, upweight: Sequence[int]) -> Tensor:
     """Per-row loss weights summing to 1: inverse class counts when balanced, ×``unseen_weight`` for
-    the ``upweight`` classes."""
+    the ``upweight`` classes, ×``background_weight`` for class 0."""
     device = y.device
     counts = torch.bincount(y, minlength=num_classes).float()
     weight = torch.ones(num_classes, device=device)
@@ -184,6 +188,7 @@ def _row_weights(y: Tensor, num_classes: int, config: ClassifierTrainConfig, upw
         weight[present] = counts[present].sum() / (present.sum() * counts[present])
     if len(upweight) and float(config.unseen_weight) != 1.0:
         weight[torch.as_tensor(list(upweight), dtype=torch.long, device=device)] *= float(config.unseen_weight)
+    weight[0] *= float(config.background_weight)
     row_w = weight[y]
     return row_w / row_w.sum()
 

@@ -144,6 +144,24 @@ def test_unseen_weight_widens_the_upweighted_classes_region(clusters):
     assert n_heavy > n_plain
 
 
+def test_background_weight_keeps_the_ambiguous_points_background(clusters):
+    """Class 0 weighed ×4 claims more of the overlap than under plain balance (fewer background points
+    go to a class: the spill); ×1 is plain balance."""
+    feats, labels, _ = clusters(3, 200, 4, spread=0.7, seed=6)
+    plain = train_classifier(feats, labels, 3, ClassifierTrainConfig(max_iter=40))
+    same = train_classifier(feats, labels, 3, ClassifierTrainConfig(max_iter=40, background_weight=1.0))
+    heavy = train_classifier(feats, labels, 3, ClassifierTrainConfig(max_iter=40, background_weight=4.0))
+    with torch.no_grad():
+        assert torch.allclose(same(feats), plain(feats), atol=1e-5)
+        n_plain = int((plain(feats).argmax(1) == 0).sum())
+        n_heavy = int((heavy(feats).argmax(1) == 0).sum())
+        spill_plain = int(((plain(feats).argmax(1) != 0) & (labels == 0)).sum())
+        spill_heavy = int(((heavy(feats).argmax(1) != 0) & (labels == 0)).sum())
+        swallowed = int(((heavy(feats).argmax(1) == 0) & (labels != 0)).sum())
+    assert n_heavy > n_plain and spill_heavy < spill_plain
+    assert swallowed < 0.25 * int((labels != 0).sum())  # it moves the boundary, it does not swallow classes
+
+
 def _weighted_loss(lin, feats, labels, weight_of_1: float) -> float:
     w = torch.tensor([1.0, weight_of_1])
     return torch.nn.functional.cross_entropy(lin(feats), labels, weight=w).item()
