@@ -144,34 +144,49 @@ class BoxPrior:
             self._crops[ck] = probs
         return probs
 
+    def accepted(self, key: str, guide: np.ndarray, grid_hw: tuple, classes, config,
+                 head: HeadView | None = None) -> list:
+        """(score, class id, box, (h, w) bool cells the box touches) of the typed classes' boxes at
+        ``detector_score`` or above that the head does not veto, in ascending score order."""
+        wanted = _wanted(classes)
+        if not config.detector or guide is None or not wanted or self.detector() is None:
+            return []
+        dets = self.detections(key, guide)
+        boxes = []  # (score, class id, box) of the typed classes
+        for box, score, coco in zip(dets.boxes, dets.scores, dets.classes):
+            if score >= config.detector_score:
+                boxes += [(float(score), c, box) for c, ids in wanted.items() if int(coco) in ids]
+        vetoable = _head_knows(classes) if head is not None and config.detector_head_veto > 0 else set()
+        out = []
+        for score, c, box in sorted(boxes, key=lambda b: b[0]):
+            area = _box_cells(box, guide.shape[:2], grid_hw)
+            if c in vetoable and self._contradicted(key, guide, box, c, area, head, config):
+                continue  # the head knows the class and sees something else in the box
+            out.append((score, c, box, area))
+        return out
+
+    def extent(self, key: str, guide: np.ndarray | None, grid_hw: tuple, classes, config,
+               head: HeadView | None = None) -> dict:
+        """Class id → (h, w) bool cells inside its accepted boxes, for the classes that have one."""
+        out: dict = {}
+        for _, c, _, area in self.accepted(key, guide, grid_hw, classes, config, head):
+            out[c] = out[c] | area if c in out else area.clone()
+        return out
+
     def refine(self, key: str, guide: np.ndarray | None, lab: torch.Tensor, classes, config,
                head: HeadView | None = None) -> torch.Tensor:
         """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in.
 
         ``head``: what the ImageNet head says, for the veto (``HeadView``; None = no veto)."""
-        if not config.detector or guide is None or self.detector() is None:
+        wanted = _wanted(classes)
+        if not config.detector or guide is None or not wanted or self.detector() is None:
             return lab
-        from core.models.coco_names import coco_classes
-
-        wanted = {c: set(coco_classes(name)) for c, name in enumerate(classes) if c > 0}
-        wanted = {c: ids for c, ids in wanted.items() if ids}
-        if not wanted:
-            return lab
-        dets = self.detections(key, guide)
         grid_hw = tuple(lab.shape)
-        boxes = []  # (score, class id, box) of the typed classes
-        for box, score, coco in zip(dets.boxes, dets.scores, dets.classes):
-            if score >= config.detector_score:
-                boxes += [(float(score), c, box) for c, ids in wanted.items() if int(coco) in ids]
         out = lab.clone()
         inside = torch.zeros(grid_hw, dtype=torch.bool)
         covered = {c: torch.zeros(grid_hw, dtype=torch.bool) for c in wanted}
         named = (lab > 0) & (lab != IGNORE)
-        vetoable = _head_knows(classes) if head is not None and config.detector_head_veto > 0 else set()
-        for score, c, box in sorted(boxes, key=lambda b: b[0]):
-            area = _box_cells(box, guide.shape[:2], grid_hw)
-            if c in vetoable and self._contradicted(key, guide, box, c, area, head, config):
-                continue  # the head knows the class and sees something else in the box
+        for _, c, box, area in self.accepted(key, guide, grid_hw, classes, config, head):
             cells = torch.from_numpy(self.cut(key, guide, box, grid_hw))
             if config.detector_defers:
                 cells = cells & (~named | (lab == c))  # not in place: the cut is cached
@@ -187,6 +202,14 @@ class BoxPrior:
                 known |= lab == c
             out[~inside & ((lab == IGNORE) | known)] = 0
         return out
+
+
+def _wanted(classes) -> dict:
+    """Typed class id → the COCO class indices its name means (classes the detector does not know left out)."""
+    from core.models.coco_names import coco_classes
+
+    wanted = {c: set(coco_classes(name)) for c, name in enumerate(classes) if c > 0}
+    return {c: ids for c, ids in wanted.items() if ids}
 
 
 def _head_knows(classes) -> set:

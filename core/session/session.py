@@ -42,7 +42,7 @@ from core.session.box_prior import BoxPrior
 from core.session.cache import FeatureCache, image_key
 from core.session.config import SessionConfig
 from core.session.gmmn_state import SessionGMMN
-from core.session.prior import ImageNetPrior, image_prior_labels
+from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels
 from core.session.rows import bank_rows, local_vote, painted_rows, propagate
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
@@ -65,6 +65,7 @@ class _Fitted:
     classes: tuple
     classifier: torch.nn.Linear
     report: FitReport
+    relevance: torch.Tensor | None = None  # (C-1, 1000) the classes' ImageNet relevance (box veto)
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -336,7 +337,8 @@ class Session:
         # 2. self-training pseudo-labels and the ImageNet prior: real features for unlabelled classes
         t0 = time.perf_counter()
         x_pseudo, y_pseudo = self._pseudo_rows(pseudo, n_cls, gen, cancel)
-        x_prior, y_prior = self._prior_rows(classes, class_vectors, images, labels, gen, _sub(progress, 0.3, 0.5), cancel)
+        relevance = self._relevance(classes, class_vectors)
+        x_prior, y_prior = self._prior_rows(classes, relevance, images, labels, gen, _sub(progress, 0.3, 0.5), cancel)
         x_bank, y_bank = self._bank_rows(classes)
         x_prior, y_prior = torch.cat([x_prior, x_bank]), torch.cat([y_prior, y_bank])
         if seen_ids:  # the user's pixels of a class replace the prior's guesses of it
@@ -388,7 +390,7 @@ class Session:
         )
         _check(cancel)
         with self._lock:
-            self._fitted = _Fitted(version, classes, clf.eval(), report)
+            self._fitted = _Fitted(version, classes, clf.eval(), report, relevance)
             self.last_timings.update({"fit_s": report.seconds, **timings})
         if progress:
             progress(1.0, "model ready")
@@ -423,14 +425,20 @@ class Session:
         return bank_rows(getattr(b, "bank_features", None), getattr(b, "bank_labels", None),
                          getattr(b, "class_names", []), classes, b.feat_dim)
 
-    def _prior_rows(self, classes, class_vectors, images, labels, gen, progress, cancel):
+    def _relevance(self, classes, class_vectors) -> torch.Tensor | None:
+        """(C-1, 1000) relevance of the typed classes to the ImageNet classes, or None without the prior."""
+        prior = self._prior_model()
+        if prior is None or len(classes) < 2:
+            return None
+        return prior.relevance(class_vectors[1:], self.config.prior, list(classes[1:]))
+
+    def _prior_rows(self, classes, relevance, images, labels, gen, progress, cancel):
         prior = self._prior_model()
         empty = torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
-        if prior is None or len(classes) < 2:
+        if prior is None or relevance is None:
             return empty
         cfg = self.config.prior
         fg_ids = list(range(1, len(classes)))
-        relevance = prior.relevance(class_vectors[1:], cfg, list(classes[1:]))
         skip = [i - 1 for i in fg_ids if classes[i] in set(self.config.prior_skip)]
         # Unlabelled images up to the cap (labelled ones first when the config lets the prior read them).
         order = [] if self.config.prior_unlabelled_images else [Path(k) for k in labels]
@@ -500,6 +508,22 @@ class Session:
             if self.config.propagate_alpha > 0:
                 cfg = self.config
                 logits = propagate(feats.features, logits, cfg.propagate_alpha, cfg.propagate_k, cfg.propagate_temperature)
+            logits = self._clip_to_boxes(image, feats, fitted, logits)
+        return logits
+
+    def _clip_to_boxes(self, image, feats, fitted: _Fitted, logits: torch.Tensor) -> torch.Tensor:
+        """A class the user has not painted stays inside its detector boxes where this image has some
+        (``PriorConfig.detector_clip``, ``prior.detector_extent``)."""
+        unseen = set(fitted.report.unseen)
+        extent = detector_extent(fitted.relevance, feats, fitted.classes, self.config.prior, self._boxes,
+                                 _key(image), getattr(self.backbone, "classify_boxes", None))
+        clip = {c: cells for c, cells in extent.items() if fitted.classes[c] in unseen}
+        if not clip:
+            return logits
+        logits = logits.clone()
+        floor = float(logits.min()) - 100.0  # another class wins there, whatever its own score
+        for c, cells in clip.items():
+            logits[c][~cells] = floor
         return logits
 
     def probabilities(self, image, fitted: _Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:

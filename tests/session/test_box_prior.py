@@ -103,6 +103,48 @@ def test_a_box_the_head_contradicts_is_dropped_only_where_the_head_knows_the_cla
     assert (tables[5:9, 5:9] == 2).all()
 
 
+def test_extent_is_the_union_of_the_accepted_boxes_cells():
+    """detector_clip's extent: a class's cells are those its kept boxes touch; a vetoed or a
+    low-scoring box gives none, and a class without a kept box is absent."""
+    photo, cfg = _square_photo(), replace(PLAIN, detector_head_veto=0.05, detector_crop_veto=0.0)
+    boxes = BoxPrior(detector=_Boxes([[0, 0, 56, 56], [168, 168, 224, 224], [48, 48, 176, 176], [0, 168, 56, 224]],
+                                     [0.9, 0.8, 0.9, 0.2], [0, 0, 15, 0]))
+    seen = _head((16, 16), 0.01)
+    seen = HeadView(torch.stack([torch.full((16, 16), 0.5), seen.scores[1]]), seen.top, seen.relevance)  # a person
+    extent = boxes.extent("a", photo, (16, 16), CLASSES, cfg, seen)
+    assert set(extent) == {1}  # the cat box is vetoed (the head sees no cat), the 0.2 box is too weak
+    assert extent[1][:4, :4].all() and extent[1][12:, 12:].all()
+    assert extent[1].sum() == 32 and not extent[1][12:, :4].any()
+    kept = boxes.extent("a", photo, (16, 16), CLASSES, cfg, HeadView(torch.full((2, 16, 16), 0.5), seen.top, seen.relevance))
+    assert kept[2][3:13, 3:13].all() and kept[2].sum() == 100 and kept[1].sum() == 32  # cells of 14 px
+
+
+def test_an_unpainted_class_is_predicted_only_inside_its_boxes():
+    """detector_clip on a real photo: with a (fake) person box over the left half of the astronaut, the
+    zero-label "person" stays in it (the classifier alone spreads it to the right half); once the user
+    paints person the class is theirs and is no longer clipped."""
+    from core.session import Session, SessionConfig
+
+    photo = ROOT / "resources" / "samples" / "astronaut.jpg"
+    classes = ["background", "person"]
+
+    def person_outside(clip: bool, dot: bool = False) -> int:
+        session = Session(model="default", device="cpu", config=SessionConfig(prior=PriorConfig(detector_clip=clip)))
+        session._boxes = BoxPrior(detector=_Boxes([[0, 0, 259, 518]], [0.9], [0]))
+        session.add_images([photo])
+        session.set_classes(classes)
+        if dot:
+            mask = np.full((512, 512), IGNORE, np.uint8)
+            mask[200:215, 330:345] = 1  # the astronaut's arm, right of the box
+            session.add_labels(photo, mask)
+        labels = session.predict(photo).labels
+        return int((labels[:, 280:] == 1).sum())
+
+    assert person_outside(clip=False) > 2000
+    assert person_outside(clip=True) == 0
+    assert person_outside(clip=True, dot=True) > 2000
+
+
 def test_the_boxs_crop_overrules_the_cells_that_cannot_resolve_it():
     """detector_crop_veto: where the photo's cells contradict a "cat" box, the box is still kept when the
     head, classifying the box's own crop, sees a cat there; dropped when the crop contradicts it too.
