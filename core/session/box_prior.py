@@ -145,10 +145,11 @@ class BoxPrior:
         return probs
 
     def accepted(self, key: str, guide: np.ndarray, grid_hw: tuple, classes, config,
-                 head: HeadView | None = None) -> list:
+                 head: HeadView | None = None, only=None) -> list:
         """(score, class id, box, (h, w) bool cells the box touches) of the typed classes' boxes at
-        ``detector_score`` or above that the head does not veto, in ascending score order."""
-        wanted = _wanted(classes)
+        ``detector_score`` or above that the head does not veto, in ascending score order; ``only``:
+        the class ids to judge (None = all)."""
+        wanted = {c: ids for c, ids in _wanted(classes).items() if only is None or c in only}
         if not config.detector or guide is None or not wanted or self.detector() is None:
             return []
         dets = self.detections(key, guide)
@@ -166,10 +167,11 @@ class BoxPrior:
         return out
 
     def extent(self, key: str, guide: np.ndarray | None, grid_hw: tuple, classes, config,
-               head: HeadView | None = None) -> dict:
-        """Class id → (h, w) bool cells inside its accepted boxes, for the classes that have one."""
+               head: HeadView | None = None, only=None) -> dict:
+        """Class id → (h, w) bool cells inside its accepted boxes, for the classes (of ``only``, None =
+        all) that have one."""
         out: dict = {}
-        for _, c, _, area in self.accepted(key, guide, grid_hw, classes, config, head):
+        for _, c, _, area in self.accepted(key, guide, grid_hw, classes, config, head, only):
             out[c] = out[c] | area if c in out else area.clone()
         return out
 

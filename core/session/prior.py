@@ -220,13 +220,14 @@ def image_prior_labels(prior: ImageNetPrior, relevance: torch.Tensor, feats, cla
 
 
 def detector_extent(relevance: torch.Tensor | None, feats, classes, config: PriorConfig, boxes, key: str,
-                    classify=None) -> dict:
+                    classify=None, only=None) -> dict:
     """Class id → (h, w) cells inside the class's accepted detector boxes in this image (classes
-    without one absent): where a prediction of a class the user has not painted may lie
-    (``PriorConfig.detector_clip``). The same boxes, and the same veto, as the prior's."""
-    if not (config.enabled and config.detector and config.detector_clip) or feats.guide is None:
+    without one absent; ``only``: the class ids wanted, None = all): where a prediction of a class
+    the user has not painted may lie (``PriorConfig.detector_clip``). The same boxes, and the same
+    veto, as the prior's."""
+    if not (config.enabled and config.detector and config.detector_clip) or feats.guide is None or only == set():
         return {}
     head = None
     if config.imagenet and relevance is not None and feats.imagenet_logits is not None:
         head = head_view(relevance, feats, config, classify)[1]
-    return boxes.extent(key, feats.guide, tuple(feats.features.shape[-2:]), classes, config, head)
+    return boxes.extent(key, feats.guide, tuple(feats.features.shape[-2:]), classes, config, head, only)

@@ -514,10 +514,9 @@ class Session:
     def _clip_to_boxes(self, image, feats, fitted: _Fitted, logits: torch.Tensor) -> torch.Tensor:
         """A class the user has not painted stays inside its detector boxes where this image has some
         (``PriorConfig.detector_clip``, ``prior.detector_extent``)."""
-        unseen = set(fitted.report.unseen)
-        extent = detector_extent(fitted.relevance, feats, fitted.classes, self.config.prior, self._boxes,
-                                 _key(image), getattr(self.backbone, "classify_boxes", None))
-        clip = {c: cells for c, cells in extent.items() if fitted.classes[c] in unseen}
+        unseen = {c for c, name in enumerate(fitted.classes) if c > 0 and name in set(fitted.report.unseen)}
+        clip = detector_extent(fitted.relevance, feats, fitted.classes, self.config.prior, self._boxes,
+                               _key(image), getattr(self.backbone, "classify_boxes", None), unseen)
         if not clip:
             return logits
         logits = logits.clone()
