@@ -11,8 +11,10 @@ other physical thing ("kite" the toy, "mouse" the rodent, "cup" the vessel), Wor
 ImageNet classes sharing the word are something else, and the name gets no WordNet link (the caller
 falls back to word vectors). A living thing none of whose senses is in ImageNet's hierarchy reaches
 the nearest kind above it ("puppy" → every dog, "pony" → horse, "woman" → person), and a word that is
-exactly an ImageNet class is not read as a figurative person ("tiger", "boxer", "printer"): both are
-settled when the table is built, by ``resources/default_model/build_wordnet_table.py``.
+exactly an ImageNet class is not read as a figurative person ("tiger", "boxer", "printer"), and where
+WordNet ranks no sense by frequency, the ImageNet sense goes first ("cucumber": the vegetable, not
+the plant; "kite" stays the toy COCO knows): all settled when the table is built, by
+``resources/default_model/build_wordnet_table.py``.
 """
 from __future__ import annotations
 

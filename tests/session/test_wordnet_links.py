@@ -66,3 +66,17 @@ def test_an_imagenet_word_is_not_read_as_a_figurative_person():
     assert _names(links, "printer") == {"printer"}
     assert _names(links, "boxer") == {"boxer"}
     assert "lab coat" in _names(links, "kid")  # no ImageNet sense: the child, not the young goat
+
+
+def test_unranked_senses_put_the_imagenet_class_first():
+    """WordNet ranks none of "cucumber"'s senses by frequency and lists the plant first: the vegetable,
+    an ImageNet class, is what a photo shows. A name that means a COCO class keeps that sense."""
+    links = WordNetLinks()
+    assert _names(links, "cucumber") == {"cucumber"}
+    assert _names(links, "broccoli") == {"broccoli"}
+    assert _names(links, "pineapple") == {"pineapple"}
+    assert {"mushroom"} <= _names(links, "mushroom")
+    assert _names(links, "otter") == {"otter"}
+    assert links.imagenet_classes("kite") is None  # COCO's kite is the toy: the hawk does not jump ahead
+    assert _names(links, "robin") == {"robin"}  # COCO's bird and ImageNet's robin agree
+    assert links.imagenet_classes("divider") is None  # a person sense never jumps ahead of an object
