@@ -15,6 +15,14 @@ GRABCUT_SIDE = 400       # the longer side GrabCut works at (a 24-Mpx box costs 
 GRABCUT_ITERATIONS = 5
 
 
+def context_crop(box, image_hw: tuple) -> tuple[int, int, int, int]:
+    """The box grown by a margin of a twentieth of its size (at least 4 px), inside the image: what a
+    cut sees around the object, so that the box's own edge is not the object's."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    margin = max(4, (x1 - x0 + y1 - y0) // 20)
+    return max(0, x0 - margin), max(0, y0 - margin), min(image_hw[1], x1 + margin), min(image_hw[0], y1 + margin)
+
+
 def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarray | None = None,
                 side: int = GRABCUT_SIDE, iterations: int = GRABCUT_ITERATIONS) -> np.ndarray:
     """The object inside ``box`` (x0, y0, x1, y1) as a full-size boolean mask.
@@ -25,9 +33,7 @@ def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarra
     """
     height, width = rgb.shape[:2]
     x0, y0, x1, y1 = (int(v) for v in box)
-    margin = max(4, (x1 - x0 + y1 - y0) // 20)
-    cx0, cy0 = max(0, x0 - margin), max(0, y0 - margin)
-    cx1, cy1 = min(width, x1 + margin), min(height, y1 + margin)
+    cx0, cy0, cx1, cy1 = context_crop(box, (height, width))
     crop = rgb[cy0:cy1, cx0:cx1]
     scale = min(1.0, side / max(crop.shape[:2]))
     small = crop if scale == 1.0 else cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),

@@ -107,19 +107,30 @@ class BoxPrior:
             self._detections[key] = dets
         return dets
 
-    def cut(self, key: str, guide: np.ndarray, box, grid_hw: tuple) -> np.ndarray:
-        """(h, w) bool feature cells of the object GrabCut finds in ``box``, cached per (image, box)."""
+    def cut(self, key: str, guide: np.ndarray, box, grid_hw: tuple, salient: bool = False) -> np.ndarray:
+        """(h, w) bool feature cells of the object GrabCut finds in ``box``, cached per (image, box);
+        ``salient``: where GrabCut finds nothing, U²-Netp's salient object of the box's crop instead."""
         from core.object_cut import grabcut_box
 
-        ck = (key, tuple(int(round(v)) for v in box), tuple(grid_hw))
+        ck = (key, tuple(int(round(v)) for v in box), tuple(grid_hw), salient)
         with self._lock:
             if ck in self._cuts:
                 return self._cuts[ck]
-        mask = grabcut_box(guide, ck[1], side=CUT_SIDE, iterations=CUT_ITERATIONS).astype(np.float32)
+        mask = grabcut_box(guide, ck[1], side=CUT_SIDE, iterations=CUT_ITERATIONS)
+        if salient and not mask.any():
+            mask = self._salient(guide, ck[1], mask)
+        mask = mask.astype(np.float32)
         cells = cv2.resize(mask, (grid_hw[1], grid_hw[0]), interpolation=cv2.INTER_AREA) >= CUT_FRACTION
         with self._lock:
             self._cuts[ck] = cells
         return cells
+
+    def _salient(self, guide: np.ndarray, box, empty: np.ndarray) -> np.ndarray:
+        """U²-Netp's object in the box (``core.models.u2netp``), or ``empty`` when it is not installed."""
+        from core.models.u2netp import shared_u2netp
+
+        model = shared_u2netp(self.device)
+        return empty if model is None else model.box_mask(guide, box)
 
     def _contradicted(self, key, guide, box, c: int, area: torch.Tensor, head: "HeadView", config) -> bool:
         """Both reads of the head score class ``c`` far below their own top class: the photo's cells
@@ -189,7 +200,7 @@ class BoxPrior:
         covered = {c: torch.zeros(grid_hw, dtype=torch.bool) for c in wanted}
         named = (lab > 0) & (lab != IGNORE)
         for _, c, box, area in self.accepted(key, guide, grid_hw, classes, config, head):
-            cells = torch.from_numpy(self.cut(key, guide, box, grid_hw))
+            cells = torch.from_numpy(self.cut(key, guide, box, grid_hw, config.salient_cut))
             if config.detector_defers:
                 cells = cells & (~named | (lab == c))  # not in place: the cut is cached
             out[cells] = c

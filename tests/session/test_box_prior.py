@@ -193,3 +193,32 @@ def test_real_detector_finds_the_people_of_the_voc_photo():
     person = (out == 1).numpy()
     assert person.sum() > 20
     assert (small[person] == 15).mean() > 0.7  # most person cells are on the people (VOC id 15)
+
+
+def test_an_empty_cut_falls_back_to_the_salient_object(monkeypatch):
+    """salient_cut: where GrabCut finds nothing in a box (forced here), U²-Netp's object of the box's
+    crop becomes the class's cells — the cup's, on the real photo; switched off, or without the
+    U²-Netp wheel, the box teaches nothing, as before."""
+    import core.object_cut
+    from PIL import Image
+
+    from core.masks import read_label_png
+    from core.models import u2netp
+
+    rgb = np.asarray(Image.open(ROOT / "resources" / "eval" / "JPEGImages" / "coffee_cup.jpg").convert("RGB"))
+    truth = read_label_png(ROOT / "resources" / "eval" / "SegmentationClass" / "coffee_cup.png") == 21
+    ys, xs = np.nonzero(truth)
+    grid = (rgb.shape[0] // 14, rgb.shape[1] // 14)
+    monkeypatch.setattr(core.object_cut, "grabcut_box", lambda image, box, **kw: np.zeros(image.shape[:2], bool))
+    classes, lab = ["background", "cup"], torch.full(grid, IGNORE, dtype=torch.long)
+
+    def cup_cells(cfg) -> torch.Tensor:
+        boxes = BoxPrior(detector=_Boxes([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [41]))
+        return boxes.refine("cup", rgb, lab, classes, cfg) == 1
+
+    cells = cup_cells(PLAIN)
+    truth_cells = torch.from_numpy(truth[: grid[0] * 14, : grid[1] * 14].reshape(grid[0], 14, grid[1], 14).mean((1, 3)) > 0.5)
+    assert cells.sum() >= 0.6 * truth_cells.sum() and (cells & truth_cells).sum() >= 0.8 * cells.sum()
+    assert not cup_cells(replace(PLAIN, salient_cut=False)).any()
+    monkeypatch.setattr(u2netp, "shared_u2netp", lambda device="cpu": None)
+    assert not cup_cells(PLAIN).any()
