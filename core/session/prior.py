@@ -90,9 +90,10 @@ class PriorConfig:
     detector_clip: bool = True
     # where GrabCut's cut of an accepted box is empty (a chair behind a table, a cup among plates), the
     # salient object U²-Netp sees in the box's crop becomes its cells (``core.models.u2netp``; only
-    # where its wheel is installed). Tuning part, zero labels: mIoU 0.532 → 0.554 (chair 0.15 → 0.46);
-    # U²-Netp for every box instead: 0.513 (the dining table 0.95 → 0.25): docs/benchmarks.md
-    salient_cut: bool = True
+    # where its wheel is installed). Tuning part, zero labels: mIoU 0.532 → 0.554 (chair 0.15 → 0.45),
+    # but 0.534 / 0.533 with U²-Netp at 192 / 256 px for small crops, held-out part unchanged (no empty
+    # cut there), and `zs3 segment` +47 % time (0.39–0.76 s a box on 2 cores): off (ADR 0013)
+    salient_cut: bool = False
 
 
 _SHARED: dict = {}

@@ -196,9 +196,9 @@ def test_real_detector_finds_the_people_of_the_voc_photo():
 
 
 def test_an_empty_cut_falls_back_to_the_salient_object(monkeypatch):
-    """salient_cut: where GrabCut finds nothing in a box (forced here), U²-Netp's object of the box's
-    crop becomes the class's cells — the cup's, on the real photo; switched off, or without the
-    U²-Netp wheel, the box teaches nothing, as before."""
+    """salient_cut (an option): where GrabCut finds nothing in a box (forced here), U²-Netp's object of
+    the box's crop becomes the class's cells — the cup's, on the real photo; off (the default), or
+    without the U²-Netp wheel, the box teaches nothing."""
     import core.object_cut
     from PIL import Image
 
@@ -212,13 +212,15 @@ def test_an_empty_cut_falls_back_to_the_salient_object(monkeypatch):
     monkeypatch.setattr(core.object_cut, "grabcut_box", lambda image, box, **kw: np.zeros(image.shape[:2], bool))
     classes, lab = ["background", "cup"], torch.full(grid, IGNORE, dtype=torch.long)
 
+    on = replace(PLAIN, salient_cut=True)
+
     def cup_cells(cfg) -> torch.Tensor:
         boxes = BoxPrior(detector=_Boxes([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [41]))
         return boxes.refine("cup", rgb, lab, classes, cfg) == 1
 
-    cells = cup_cells(PLAIN)
+    cells = cup_cells(on)
     truth_cells = torch.from_numpy(truth[: grid[0] * 14, : grid[1] * 14].reshape(grid[0], 14, grid[1], 14).mean((1, 3)) > 0.5)
     assert cells.sum() >= 0.6 * truth_cells.sum() and (cells & truth_cells).sum() >= 0.8 * cells.sum()
-    assert not cup_cells(replace(PLAIN, salient_cut=False)).any()
+    assert not cup_cells(PLAIN).any()  # off by default (ADR 0013)
     monkeypatch.setattr(u2netp, "shared_u2netp", lambda device="cpu": None)
-    assert not cup_cells(PLAIN).any()
+    assert not cup_cells(on).any()
