@@ -6,7 +6,7 @@ upsampling sizes are computed from tensor shapes at run time. Executing the file
 torch follows it exactly (as ``tfjs_graph`` does for NanoDet) and keeps the project free of a second
 inference runtime: weights run where torch runs, CPU or CUDA. Only the ops and attribute values the
 shipped file uses are supported; anything else is refused at load time with its name, never guessed.
-``onnxruntime`` (test extra) checks the result in ``tests/models/test_u2netp.py``.
+``onnxruntime`` (test extra) checks the result in ``tests/detector/test_u2netp.py``.
 """
 from __future__ import annotations
 
