@@ -94,6 +94,15 @@ class PriorConfig:
     # but 0.534 / 0.533 with U²-Netp at 192 / 256 px for small crops, held-out part unchanged (no empty
     # cut there), and `zs3 segment` +47 % time (0.39–0.76 s a box on 2 cores): off (ADR 0013)
     salient_cut: bool = False
+    # a class's cells in one photo that a ridge classifier fitted on the other photos' prior cells gives
+    # to background become unsure, for classes with cells in at least this many other photos (0 = off;
+    # ``core.session.cross_check``): GrabCut keeps the bushes behind a walker. Tuning part, zero labels:
+    # mIoU 0.532 → 0.543 (person 0.82 → 0.93) at 2 and at 3 (identical); at 1 the bee and the flower lose
+    # their cells (0.471). 3, not 2: two other photos, one of them a false box, took the held-out car's
+    # cells (ADR 0008, 2026-12-01 evening). Ridge 0.1 / 1 / 3 / 10 (× the Gram matrix's mean diagonal):
+    # 0.541 / 0.543 / 0.541 / 0.532
+    cross_check: int = 3
+    cross_check_ridge: float = 1.0
 
 
 _SHARED: dict = {}

@@ -41,6 +41,7 @@ from core.models.upsample import refine_probabilities
 from core.session.box_prior import BoxPrior
 from core.session.cache import FeatureCache, image_key
 from core.session.config import SessionConfig
+from core.session.cross_check import cross_image_check
 from core.session.gmmn_state import SessionGMMN
 from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels
 from core.session.rows import bank_rows, local_vote, painted_rows, propagate
@@ -463,6 +464,7 @@ class Session:
             pairs.append((feats.features, lab))
             if progress:
                 progress((i + 1) / len(order), f"reading image {i + 1}/{len(order)}")
+        pairs = cross_image_check(pairs, len(classes), cfg.cross_check, cfg.cross_check_ridge)
         return self._rows(pairs, len(classes), gen)
 
     def _saliency_of(self, key: str):
