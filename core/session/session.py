@@ -31,20 +31,19 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from core.constants import IGNORE
 from core.device import torch_threads
 from core.errors import CancelledError, UserError
 from core.models.tiled_output import predict_full_resolution
-from core.models.upsample import refine_probabilities
 from core.session.box_prior import BoxPrior
 from core.session.cache import FeatureCache, image_key
 from core.session.config import SessionConfig
 from core.session.cross_check import cross_image_check
 from core.session.gmmn_state import SessionGMMN
+from core.session.prediction import full_probabilities, grid_logits
 from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels
-from core.session.rows import bank_rows, local_vote, painted_rows, propagate
+from core.session.rows import bank_rows, local_vote, painted_rows
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
 
@@ -500,32 +499,18 @@ class Session:
                 return self._fitted
 
     def _grid_logits(self, image, feats, fitted: _Fitted) -> torch.Tensor:
-        """(C, h, w) class logits of ``image`` on its feature grid."""
-        w = fitted.classifier.weight.detach().float().cpu()
-        b = fitted.classifier.bias.detach().float().cpu()
-        with torch.inference_mode():
-            logits = torch.einsum("fhw,cf->chw", feats.features.float(), w) + b[:, None, None]
-            if self.config.local_weight > 0 and fitted.classes == self._classes:
-                logits = logits + self.config.local_weight * self._local_evidence(image, feats, len(fitted.classes))
-            if self.config.propagate_alpha > 0:
-                cfg = self.config
-                logits = propagate(feats.features, logits, cfg.propagate_alpha, cfg.propagate_k, cfg.propagate_temperature)
-            logits = self._clip_to_boxes(image, feats, fitted, logits)
-        return logits
+        """(C, h, w) class logits of ``image`` on its feature grid (``prediction.grid_logits``)."""
+        local = None
+        if self.config.local_weight > 0 and fitted.classes == self._classes:
+            local = self._local_evidence(image, feats, len(fitted.classes))
+        return grid_logits(feats.features, fitted.classifier, self.config, local, self._extent(image, feats, fitted))
 
-    def _clip_to_boxes(self, image, feats, fitted: _Fitted, logits: torch.Tensor) -> torch.Tensor:
-        """A class the user has not painted stays inside its detector boxes where this image has some
+    def _extent(self, image, feats, fitted: _Fitted) -> dict:
+        """Class id → cells of its detector boxes in ``image``, for the classes the user has not painted
         (``PriorConfig.detector_clip``, ``prior.detector_extent``)."""
         unseen = {c for c, name in enumerate(fitted.classes) if c > 0 and name in set(fitted.report.unseen)}
-        clip = detector_extent(fitted.relevance, feats, fitted.classes, self.config.prior, self._boxes,
+        return detector_extent(fitted.relevance, feats, fitted.classes, self.config.prior, self._boxes,
                                _key(image), getattr(self.backbone, "classify_boxes", None), unseen)
-        if not clip:
-            return logits
-        logits = logits.clone()
-        floor = float(logits.min()) - 100.0  # another class wins there, whatever its own score
-        for c, cells in clip.items():
-            logits[c][~cells] = floor
-        return logits
 
     def probabilities(self, image, fitted: _Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:
         """(C, H, W) class probabilities of ``image`` (full resolution, or the feature grid).
@@ -534,13 +519,9 @@ class Session:
         fitted = fitted or self._current(None, cancel)
         feats = self.features(image, cancel)
         logits = self._grid_logits(image, feats, fitted)
-        with torch.inference_mode():
-            if not full_size:
-                return logits.softmax(0)
-            if self.config.edge_refine and feats.guide is not None:
-                return refine_probabilities(logits, feats.guide, feats.image_size, self.config.refine)
-            logits = F.interpolate(logits[None], size=feats.image_size, mode="bilinear", align_corners=False)[0]
+        if not full_size:
             return logits.softmax(0)
+        return full_probabilities(logits, feats, self.config)
 
     def _local_evidence(self, image, feats, num_classes: int) -> torch.Tensor:
         """(C, h, w) within-image vote of the pixels painted on ``image`` (zeros where none; ``rows.local_vote``)."""
