@@ -26,6 +26,12 @@ tuning part only, docs/benchmarks.md):
   0.52, where the head sees badger, porcupine, grey fox). The crop, classified at the head's input
   side, sees what a box of one or two stride-32 cells holds (a bottle on a table); the cells see a
   person the crop shows as a tripod in front of them.
+- ``detector_animal_veto``: a box of an animal name (every ImageNet class it reaches is an animal) is
+  dropped when the head, classifying the box's crop, puts more probability on one animal the name does
+  not cover than on all of the name's classes together. ImageNet tells 398 animals apart, COCO ten, so
+  NanoDet names any four-legged animal one of its ten (a cat boxed as "dog" at 0.42, above its "cat"
+  box); and a name over many classes collects mass from an unsure head by their number alone ("dog":
+  118 breeds, 12 % of a near-uniform cell), which the summed-mass veto above cannot see through.
 - ``salient_cut`` (off by default, ADR 0013): a box whose GrabCut cut is empty (small or low-contrast:
   a chair behind a table) takes U²-Netp's salient object of its crop instead (``core.models.u2netp``).
 The detections (one forward per image), the cuts (one GrabCut per box) and the crops' ImageNet
@@ -33,6 +39,7 @@ probabilities are cached per image.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -137,13 +144,27 @@ class BoxPrior:
     def _contradicted(self, key, guide, box, c: int, area: torch.Tensor, head: "HeadView", config) -> bool:
         """Both reads of the head score class ``c`` far below their own top class: the photo's cells
         the box covers (``detector_head_veto``) and, where those agree, the box's crop at the head's
-        own resolution (``detector_crop_veto``), which alone resolves a box of a cell or two."""
+        own resolution (``detector_crop_veto``), which alone resolves a box of a cell or two; or, for an
+        animal name, the crop is another animal (``detector_animal_veto``)."""
+        if config.detector_animal_veto and self._another_animal(key, guide, box, c, head):
+            return True
         if head.scores[c - 1][area].mean() >= config.detector_head_veto * head.top[area].mean():
             return False
         if head.classify is None or config.detector_crop_veto <= 0:
             return True
         probs = self.crop_probs(key, guide, box, head.classify)
         return float(probs @ head.relevance[c - 1].float()) < config.detector_crop_veto * float(probs.max())
+
+    def _another_animal(self, key, guide, box, c: int, head: "HeadView") -> bool:
+        """The box's crop is more likely one animal outside class ``c``'s name than anything the name
+        covers, and the name is an animal's (its ImageNet classes all animals)."""
+        animals = animal_classes()
+        named = head.relevance[c - 1] > 0
+        if head.classify is None or animals is None or not named.any() or (named & ~animals).any():
+            return False
+        probs = self.crop_probs(key, guide, box, head.classify)
+        top = int(probs.argmax())
+        return bool(animals[top]) and not bool(named[top]) and float(probs[named].sum()) < float(probs[top])
 
     def crop_probs(self, key: str, guide: np.ndarray, box, classify) -> torch.Tensor:
         """(1000,) ImageNet probabilities of the box's crop (``classify``: the backbone's
@@ -235,6 +256,23 @@ def _head_knows(classes) -> set:
     if links is None:
         return set()
     return {c for c, name in enumerate(classes) if c > 0 and links.imagenet_classes(name) is not None}
+
+
+#: WordNet 3.0's animal.n.01: every ImageNet class under it is an animal.
+ANIMAL = "00015388"
+
+
+@functools.lru_cache(maxsize=1)
+def animal_classes() -> torch.Tensor | None:
+    """(1000,) bool: the ImageNet classes WordNet puts under animal (None without the table)."""
+    from core.session.wordnet_links import wordnet_links
+
+    links = wordnet_links()
+    if links is None or ANIMAL not in links.synsets:
+        return None
+    mask = torch.zeros(len(links.wnids), dtype=torch.bool)
+    mask[links.synsets[ANIMAL]["classes"]] = True
+    return mask
 
 
 def _box_cells(box, image_hw: tuple, grid_hw: tuple) -> torch.Tensor:

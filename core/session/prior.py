@@ -82,6 +82,9 @@ class PriorConfig:
     # of one or two stride-32 cells cannot be judged from the cells (the held-out bottle, which was
     # seen, so that part no longer measures this rule without bias; docs/benchmarks.md).
     detector_crop_veto: float = 0.2
+    # a box of an animal name is dropped when the head sees its crop as another animal, more likely
+    # than all of the name's classes together (``box_prior``): NanoDet knows ten animals, ImageNet 398
+    detector_animal_veto: bool = True
     # a class the user has not painted is predicted, in an image where the detector boxed it, only
     # inside those boxes (``detector_extent``): the linear classifier spreads a class over whatever
     # looks like its rows, a walker's class over the road and the bushes. Tuning part, zero labels:

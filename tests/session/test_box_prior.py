@@ -173,6 +173,67 @@ def test_the_boxs_crop_overrules_the_cells_that_cannot_resolve_it():
     assert calls == [[(48, 48, 176, 176)]] * 2
 
 
+def test_a_box_of_an_animal_name_whose_crop_is_another_animal_is_dropped():
+    """detector_animal_veto: the cells agree with a "dog" box (the summed veto keeps it), but the crop is
+    an Egyptian cat more likely than all 118 dog breeds together: dropped; kept when the breeds together
+    win, when the crop's top class is no animal, or with the rule off. A "person" box (not an animal
+    name) is never judged by it."""
+    from core.session.wordnet_links import wordnet_links
+
+    photo, lab = _square_photo(), _prior_labels()
+    dogs = wordnet_links().imagenet_classes("dog")
+    classes = ["background", "person", "dog"]
+    relevance = torch.zeros(2, 1000)
+    relevance[1, dogs] = 1.0
+
+    def classify(top_class, top_p):
+        def run(image, boxes):
+            probs = torch.zeros(len(boxes), 1000)
+            probs[:, dogs] = 0.002  # 118 breeds: 0.236 together, none of them near the top
+            probs[:, top_class] = top_p
+            return probs
+        return run
+
+    def kept(coco, top_class, top_p, cfg=replace(PLAIN, detector_head_veto=0.05)) -> bool:
+        head = HeadView(torch.full((2, *lab.shape), 0.5), torch.full(lab.shape, 0.6), relevance,
+                        classify(top_class, top_p))
+        box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [coco]))
+        return bool(box.accepted("a", photo, lab.shape, classes, cfg, head))
+
+    assert not kept(16, 285, 0.3)  # COCO 16 "dog"; ImageNet 285 Egyptian cat
+    assert kept(16, 285, 0.2)  # the breeds together are more likely than the cat
+    assert kept(16, 409, 0.9)  # an analog clock: no animal, the rule says nothing
+    assert kept(16, 285, 0.3, replace(PLAIN, detector_head_veto=0.05, detector_animal_veto=False))
+    assert kept(0, 285, 0.3)  # COCO 0 "person": not an animal name
+
+
+def test_real_detector_boxes_the_cat_as_a_dog_and_the_head_drops_that_box():
+    """The sample cat: NanoDet boxes it as "dog" (0.42) above "cat" (0.38); with both names typed only
+    the cat box is kept."""
+    from core.models.nanodet_files import nanodet_status
+    from core.session import Session
+
+    ok, why = nanodet_status()
+    if not ok:
+        pytest.skip(why)
+    photo = ROOT / "resources" / "samples" / "cat_chelsea.jpg"
+    session = Session(model="default", device="cpu")
+    session.add_images([photo])
+    classes = ["background", "cat", "dog"]
+    session.set_classes(classes)
+    fitted = session._current(None, None)
+    feats = session.features(photo)
+    from core.session.prior import head_view
+
+    def kept(cfg) -> set:
+        head = head_view(fitted.relevance, feats, cfg, session.backbone.classify_boxes)[1]
+        grid = tuple(feats.features.shape[-2:])
+        return {classes[c] for _, c, _, _ in session._boxes.accepted("cat", feats.guide, grid, classes, cfg, head)}
+
+    assert kept(PriorConfig()) == {"cat"}
+    assert kept(PriorConfig(detector_animal_veto=False)) == {"cat", "dog"}
+
+
 def test_real_detector_finds_the_people_of_the_voc_photo():
     from core.models.nanodet_files import nanodet_status
     from core.session import Session
