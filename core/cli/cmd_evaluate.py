@@ -69,6 +69,12 @@ def _print_default(result: dict) -> None:
         print(f"zero labels: a present class found (>= 25 % of its pixels) in {_pct(zero['found_rate']).strip()} % "
               f"of {zero['present_pairs']} (photo, class) pairs; an absent class under 2 % of the photo in "
               f"{_pct(zero['clean_rate']).strip()} % of {zero['absent_pairs']}")
+    absent = result.get("unseen_absent", {})
+    if absent.get("presence"):  # the same, with everyday names no photo holds typed too
+        spilled = {n: k for n, k in absent.get("absent_names", {}).items() if k}
+        print(f"with {len(absent.get('absent_names', {}))} absent everyday names typed too: an absent class under 2 % "
+              f"in {_pct(absent['presence']['clean_rate']).strip()} % of {absent['presence']['absent_pairs']} pairs"
+              + (f"; over 2 %: " + ", ".join(f"{n} on {k}" for n, k in spilled.items()) if spilled else ""))
 
 
 def _default_parts(root) -> list:

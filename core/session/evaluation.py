@@ -19,6 +19,11 @@ Baselines, for the comparison the defaults were chosen by:
   for labelled classes, GMMN features for the others).
 - ``unseen_no_gmmn`` / ``unseen_partial_no_gmmn``: the two zero-label settings without any GMMN
   (``gmmn_file=None``): a class without prior pixels is then never predicted.
+- ``unseen_absent``: as ``unseen``, with everyday names that occur in no photo of the part typed too
+  (``ABSENT_NAMES`` less the part's own classes): a user types names a photo may not hold, and each one
+  must stay off the photos (``presence`` counts them among the absent pairs; ``absent_names`` gives
+  each one's pairs over ``ABSENT_SHARE``) without taking the present classes' pixels (their IoU counts
+  a distractor's pixels as misses).
 - ``conse_direct``: the ImageNet prior alone, upsampled from stride 32 (arg-max of the class scores,
   background where no class passes the thresholds) — the simplest zero-label model.
 
@@ -44,8 +49,12 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
 HELDOUT_EVAL = Path.home() / ".cache" / "zs3-annotator" / "heldout-voc"  # resources/eval/fetch_heldout.py
-SETTINGS = ("seen", "seen_objects", "unseen", "self_train", "seen_gmmn_only", "unseen_no_gmmn",
+SETTINGS = ("seen", "seen_objects", "unseen", "unseen_absent", "self_train", "seen_gmmn_only", "unseen_no_gmmn",
             "unseen_no_detector", "unseen_no_imagenet", "unseen_partial", "unseen_partial_no_gmmn", "conse_direct")
+#: Everyday names typed besides the part's own in ``unseen_absent`` (those the part holds are left out):
+#: COCO names — animals, vehicles, things — that no photo of either part shows, even unannotated.
+ABSENT_NAMES = ("dog", "horse", "sheep", "cow", "bird", "giraffe", "car", "bus", "motorcycle", "airplane",
+                "train", "laptop", "pizza", "toilet")
 #: Where a typed name's zero-label knowledge comes from (``name_sources``), in report order.
 SOURCES = ("imagenet", "imagenet+coco", "coco", "gmmn")
 
@@ -215,6 +224,8 @@ def evaluate_default(
                 cm.update(session.predict(path).labels, gt)
             seen_ids = [i for i in range(len(classes)) if i not in unseen_union]
             finish(setting, cm, seen_ids, sorted(unseen_union), time.perf_counter() - t0)
+        elif setting == "unseen_absent":
+            _evaluate_absent(session, base_cfg, classes, gts, results, finish, t0)
         elif setting in ("unseen", "self_train", "unseen_no_gmmn", "unseen_no_detector", "unseen_no_imagenet",
                          "unseen_partial", "unseen_partial_no_gmmn"):
             cfg = base_cfg
@@ -251,6 +262,35 @@ def evaluate_default(
     if json_path is not None:
         atomic_write_text(json_path, json.dumps(results, indent=1, default=float))
     return results
+
+
+def _evaluate_absent(session, config, classes, gts, results, finish, t0) -> None:
+    """The ``unseen_absent`` setting: zero labels with ``ABSENT_NAMES`` (less the part's classes) typed
+    after the part's own; scores over the part's classes, a distractor's pixels counted as misses."""
+    from core.masks import normalize_class_name
+    from core.metrics import ConfusionMatrix
+    from core.models.coco_names import coco_classes
+
+    held = {normalize_class_name(c) for c in classes} | {i for c in classes for i in coco_classes(c)}
+    extra = [n for n in ABSENT_NAMES if normalize_class_name(n) not in held and not set(coco_classes(n)) & held]
+    session.config = config
+    session.clear_labels()
+    session._pseudo.clear()
+    session.set_classes([*classes, *extra])
+    try:
+        preds = [session.predict(path).labels for path, _ in gts]
+    finally:
+        session.set_classes(classes)
+    cm = ConfusionMatrix(len(classes) + len(extra))
+    for pred, (_, gt) in zip(preds, gts):
+        cm.update(pred, gt)
+    finish("unseen_absent", cm, [0], list(range(1, len(classes))), time.perf_counter() - t0)
+    part = [v for v in results["unseen_absent"]["per_class"].values() if not np.isnan(v)]
+    results["unseen_absent"]["miou"] = float(np.mean(part))  # over the part's classes, not the distractors
+    results["unseen_absent"]["presence"] = presence_scores(preds, [gt for _, gt in gts], len(classes) + len(extra))
+    results["unseen_absent"]["absent_names"] = {
+        name: sum(float((pred == len(classes) + j).mean()) >= ABSENT_SHARE for pred in preds)
+        for j, name in enumerate(extra)}
 
 
 def format_results(results: dict) -> str:

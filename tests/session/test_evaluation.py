@@ -56,3 +56,22 @@ def test_presence_scores_count_found_and_clean_pairs():
     pred[:2] = 0
     pred[9, :5] = 2  # class 1 lost, class 2 on 5 %
     assert presence_scores([pred], [gt], 3) == {"present_pairs": 1, "found_rate": 0.0, "absent_pairs": 1, "clean_rate": 0.0}
+
+
+def test_absent_everyday_names_stay_off_the_photos(eval_pair):
+    """unseen_absent: the part's classes plus ABSENT_NAMES typed, zero labels. The cat is still found, and
+    "dog" stays off both photos though NanoDet boxes the cat as a dog at 0.42 (the head sees an Egyptian
+    cat in that box: ``PriorConfig.detector_animal_veto``)."""
+    from core.models.nanodet_files import nanodet_status
+    from core.session import SessionConfig
+    from core.session.evaluation import ABSENT_NAMES
+
+    res = evaluate_default(eval_pair, settings=("unseen_absent",), device="cpu", config=SessionConfig(classifier_iter=20))
+    scores = res["unseen_absent"]
+    assert set(scores["per_class"]) == {"background", "cat", "cup"}
+    assert list(scores["absent_names"]) == list(ABSENT_NAMES)
+    assert scores["presence"]["absent_pairs"] == 2 * (1 + len(ABSENT_NAMES))
+    assert scores["per_class"]["cat"] > 0.5
+    assert abs(scores["miou"] - sum(scores["per_class"].values()) / 3) < 1e-9  # the part's classes only
+    if nanodet_status()[0]:
+        assert scores["absent_names"]["dog"] == 0
