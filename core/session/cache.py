@@ -71,3 +71,29 @@ class FeatureCache:
         with self._lock:
             self._items.clear()
             self._bytes = 0
+
+
+class SaliencyMaps:
+    """The backbone's object saliency per image, computed once per session: every fit after a class
+    change reads it for each of the prior's images (0.1 s each on 2 cores); a feature-grid map is tiny."""
+
+    def __init__(self, backbone):
+        self._backbone = backbone
+        self._maps: dict = {}
+        self._lock = threading.Lock()
+
+    def of(self, key: str):
+        """``saliency(feats)`` for the image ``key``, or None when the backbone has none."""
+        compute = getattr(self._backbone, "saliency", None)
+        if compute is None:
+            return None
+
+        def saliency(feats):
+            with self._lock:
+                if key in self._maps:
+                    return self._maps[key]
+            sal = compute(feats)
+            with self._lock:
+                self._maps[key] = sal
+            return sal
+        return saliency

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -251,3 +252,16 @@ def detector_extent(relevance: torch.Tensor | None, feats, classes, config: Prio
     if config.imagenet and relevance is not None and feats.imagenet_logits is not None:
         head = head_view(relevance, feats, config, classify)[1]
     return boxes.extent(key, feats.guide, tuple(feats.features.shape[-2:]), classes, config, head, only)
+
+
+def prior_order(images, labelled, viewed, cap: int, labelled_first: bool) -> list[Path]:
+    """The images the prior reads, at most ``cap``: the labelled ones (keys of ``labelled``) first when
+    ``labelled_first``, then those predicted lately (``viewed``: keys, most recent last), then the rest
+    in the folder's order. Why the viewed ones: a class that only photo 30 of a folder shows must be
+    found when photo 30 is shown, not only in the first ``cap`` photos."""
+    keys = {str(Path(p).resolve()): Path(p) for p in images}
+    order = [Path(k) for k in labelled] if labelled_first else []
+    order += [keys[k] for k in reversed(viewed) if k in keys and k not in labelled]
+    taken = {str(p.resolve()) for p in order}
+    order += [p for k, p in keys.items() if k not in labelled and k not in taken]
+    return order[:cap]

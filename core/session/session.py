@@ -37,12 +37,12 @@ from core.device import torch_threads
 from core.errors import CancelledError, UserError
 from core.models.tiled_output import predict_full_resolution
 from core.session.box_prior import BoxPrior
-from core.session.cache import FeatureCache, image_key
+from core.session.cache import FeatureCache, SaliencyMaps, image_key
 from core.session.config import SessionConfig
 from core.session.cross_check import cross_image_check
 from core.session.gmmn_state import SessionGMMN
 from core.session.prediction import full_probabilities, grid_logits
-from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels
+from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels, prior_order
 from core.session.rows import bank_rows, local_vote, painted_rows
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
@@ -66,6 +66,7 @@ class _Fitted:
     classifier: torch.nn.Linear
     report: FitReport
     relevance: torch.Tensor | None = None  # (C-1, 1000) the classes' ImageNet relevance (box veto)
+    prior_classes: frozenset = frozenset()  # class ids with prior rows in this fit
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -112,13 +113,14 @@ class Session:
         self._class_vectors = torch.from_numpy(self._embed_all(self._classes))
         self._labels: dict[str, _LabelEntry] = {}
         self._pseudo: dict[str, np.ndarray] = {}  # self-training pseudo-labels (feature grid), current classes
+        self._viewed: list[str] = []  # images predicted outside the prior's first ones, most recent last
         self._version = 0
         self._labels_version = 0  # bumped by label changes only: the GMMN fine-tune depends on nothing else
         self._fitted: _Fitted | None = None
         self._gmmns = SessionGMMN(self)
         self._prior: ImageNetPrior | None = None
         self._boxes = BoxPrior(self._device)  # COCO detector boxes for the prior (when installed)
-        self._saliency_maps: dict[str, torch.Tensor | None] = {}  # per image: a feature-grid map is tiny
+        self._saliency = SaliencyMaps(self.backbone)
         self._full_threads: int | None = None  # torch threads outside a running fit
         self.last_timings: dict = {}
 
@@ -390,7 +392,7 @@ class Session:
         )
         _check(cancel)
         with self._lock:
-            self._fitted = _Fitted(version, classes, clf.eval(), report, relevance)
+            self._fitted = _Fitted(version, classes, clf.eval(), report, relevance, frozenset(y_prior.unique().tolist()))
             self.last_timings.update({"fit_s": report.seconds, **timings})
         if progress:
             progress(1.0, "model ready")
@@ -432,6 +434,39 @@ class Session:
             return None
         return prior.relevance(class_vectors[1:], self.config.prior, list(classes[1:]))
 
+    def _prior_order(self, images, labels) -> list[Path]:
+        with self._lock:
+            viewed = list(self._viewed)
+        return prior_order(images, labels, viewed, self.config.prior_images, not self.config.prior_unlabelled_images)
+
+    def _view(self, image, fitted: _Fitted) -> bool:
+        """True (and the next fit reads ``image``) when the prior has not read this image and its own
+        prior cells name a class the fit has no rows of: a class that only photo 30 of a folder shows
+        must be found there, not only in the first ``prior_images`` photos."""
+        key = _key(image)
+        with self._lock:
+            labelled, images = dict.fromkeys(self._labels), list(self._images)
+        if fitted.relevance is None or key not in self._image_keys or key in labelled:
+            return False
+        if key in {_key(p) for p in self._prior_order(images, labelled)}:
+            return False
+        known = set(fitted.prior_classes) | {fitted.classes.index(n) for n in fitted.report.seen}
+        known |= {c for c, n in enumerate(fitted.classes) if n in set(self.config.prior_skip)}
+        lab = self._image_prior(image, self.features(image), fitted.classes, fitted.relevance)
+        if not set(torch.unique(lab).tolist()) - known - {0, IGNORE}:
+            return False
+        with self._lock:
+            older = [k for k in self._viewed if k != key]
+            self._viewed = older[max(0, len(older) - self.config.prior_images + 1):] + [key]
+            self._version += 1
+        return True
+
+    def _image_prior(self, path, feats, classes, relevance) -> torch.Tensor:
+        """One image's (h, w) prior labels (``prior.image_prior_labels``)."""
+        return image_prior_labels(self._prior_model(), relevance, feats, classes, self.config.prior, self._boxes,
+                                  _key(path), self._saliency.of(_key(path)),
+                                  getattr(self.backbone, "classify_boxes", None))
+
     def _prior_rows(self, classes, relevance, images, labels, gen, progress, cancel):
         prior = self._prior_model()
         empty = torch.zeros(0, self.backbone.feat_dim), torch.zeros(0, dtype=torch.long)
@@ -441,9 +476,7 @@ class Session:
         fg_ids = list(range(1, len(classes)))
         skip = [i - 1 for i in fg_ids if classes[i] in set(self.config.prior_skip)]
         # Unlabelled images up to the cap (labelled ones first when the config lets the prior read them).
-        order = [] if self.config.prior_unlabelled_images else [Path(k) for k in labels]
-        order += [p for p in images if _key(p) not in labels]
-        order = order[: self.config.prior_images]
+        order = self._prior_order(images, labels)
         pairs = []
         unreadable: list[UserError] = []
         for i, path in enumerate(order):
@@ -456,8 +489,7 @@ class Session:
                 log.warning("prior skips %s: %s", Path(path).name, exc)
                 unreadable.append(exc)
                 continue
-            lab = image_prior_labels(prior, relevance, feats, classes, cfg, self._boxes, _key(path),
-                                     self._saliency_of(_key(path)), getattr(self.backbone, "classify_boxes", None))
+            lab = self._image_prior(path, feats, classes, relevance)
             for j in skip:  # evaluation knob: this class gets no prior pixels (the GMMN must supply it)
                 lab[lab == fg_ids[j]] = IGNORE
             pairs.append((feats.features, lab))
@@ -465,23 +497,6 @@ class Session:
                 progress((i + 1) / len(order), f"reading image {i + 1}/{len(order)}")
         pairs = cross_image_check(pairs, len(classes), cfg.cross_check, cfg.cross_check_ridge)
         return self._rows(pairs, len(classes), gen)
-
-    def _saliency_of(self, key: str):
-        """The backbone's ``saliency(feats)`` for one image, computed once per session: every fit after
-        a class change reads it for each of the prior's images (0.1 s each on 2 cores)."""
-        compute = getattr(self.backbone, "saliency", None)
-        if compute is None:
-            return None
-
-        def saliency(feats):
-            with self._lock:
-                if key in self._saliency_maps:
-                    return self._saliency_maps[key]
-            sal = compute(feats)
-            with self._lock:
-                self._saliency_maps[key] = sal
-            return sal
-        return saliency
 
     # ------------------------------------------------------------------ prediction
     def _current(self, progress, cancel) -> _Fitted:
@@ -532,8 +547,11 @@ class Session:
         return local_vote(feats.features, rows, ys, num_classes, self.config.local_temperature)
 
     def predict(self, image, progress: Progress | None = None, cancel: threading.Event | None = None) -> Prediction:
-        """Label map + confidence of one image; fits first when classes or labels changed."""
+        """Label map + confidence of one image; fits first when classes or labels changed, or when the
+        image shows a class the fit has no rows of (``_view``)."""
         fitted = self._current(_sub(progress, 0.0, 0.9), cancel)
+        if self._view(image, fitted):
+            fitted = self._current(_sub(progress, 0.0, 0.9), cancel)
         _check(cancel)
         t0 = time.perf_counter()
         feats = self.features(image, cancel)
