@@ -74,7 +74,7 @@ def _print_default(result: dict) -> None:
         spilled = {n: k for n, k in absent.get("absent_names", {}).items() if k}
         print(f"with {len(absent.get('absent_names', {}))} absent everyday names typed too: an absent class under 2 % "
               f"in {_pct(absent['presence']['clean_rate']).strip()} % of {absent['presence']['absent_pairs']} pairs"
-              + (f"; over 2 %: " + ", ".join(f"{n} on {k}" for n, k in spilled.items()) if spilled else ""))
+              + ("; over 2 %: " + ", ".join(f"{n} on {k}" for n, k in spilled.items()) if spilled else ""))
 
 
 def _default_parts(root) -> list:

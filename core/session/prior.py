@@ -254,14 +254,23 @@ def detector_extent(relevance: torch.Tensor | None, feats, classes, config: Prio
     return boxes.extent(key, feats.guide, tuple(feats.features.shape[-2:]), classes, config, head, only)
 
 
-def prior_order(images, labelled, viewed, cap: int, labelled_first: bool) -> list[Path]:
+def prior_order(images, labelled, viewed, cap: int, labelled_first: bool, known) -> list[Path]:
     """The images the prior reads, at most ``cap``: the labelled ones (keys of ``labelled``) first when
-    ``labelled_first``, then those predicted lately (``viewed``: keys, most recent last), then the rest
-    in the folder's order. Why the viewed ones: a class that only photo 30 of a folder shows must be
-    found when photo 30 is shown, not only in the first ``cap`` photos."""
-    keys = {str(Path(p).resolve()): Path(p) for p in images}
+    ``labelled_first``, then those predicted lately (``viewed``: keys, most recent last; ``known``: the
+    keys of ``images``), then the rest in the folder's order. Why the viewed ones: a class that only
+    photo 30 of a folder shows must be found when photo 30 is shown, not only in the first ``cap``
+    photos. Called on every prediction, so a folder's paths are resolved only until the cap is full."""
     order = [Path(k) for k in labelled] if labelled_first else []
-    order += [keys[k] for k in reversed(viewed) if k in keys and k not in labelled]
-    taken = {str(p.resolve()) for p in order}
-    order += [p for k, p in keys.items() if k not in labelled and k not in taken]
+    taken = set(labelled)
+    for k in reversed(viewed):
+        if k in known and k not in taken:
+            order.append(Path(k))
+            taken.add(k)
+    for p in images:
+        if len(order) >= cap:
+            break
+        k = str(Path(p).resolve())
+        if k not in taken:
+            order.append(Path(p))
+            taken.add(k)
     return order[:cap]

@@ -436,8 +436,9 @@ class Session:
 
     def _prior_order(self, images, labels) -> list[Path]:
         with self._lock:
-            viewed = list(self._viewed)
-        return prior_order(images, labels, viewed, self.config.prior_images, not self.config.prior_unlabelled_images)
+            viewed, known = list(self._viewed), set(self._image_keys)
+        return prior_order(images, labels, viewed, self.config.prior_images, not self.config.prior_unlabelled_images,
+                           known)
 
     def _view(self, image, fitted: _Fitted) -> bool:
         """True (and the next fit reads ``image``) when the prior has not read this image and its own

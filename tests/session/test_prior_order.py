@@ -14,12 +14,13 @@ def _key(p) -> str:
 
 def test_labelled_then_viewed_then_folder_order_up_to_the_cap(tmp_path):
     images = [tmp_path / f"{i}.jpg" for i in range(6)]
+    known = {_key(p) for p in images}
     labelled = {_key(images[4]): None}
     viewed = [_key(images[5]), _key(images[3])]  # most recent last
-    assert prior_order(images, labelled, viewed, 4, True) == [images[4], images[3], images[5], images[0]]
-    assert prior_order(images, labelled, viewed, 10, False) == [images[3], images[5], images[0], images[1], images[2]]
-    assert prior_order(images, {}, [], 2, True) == images[:2]
-    assert prior_order(images, {}, [_key(tmp_path / "gone.jpg")], 2, True) == images[:2]  # removed since
+    assert prior_order(images, labelled, viewed, 4, True, known) == [images[4], images[3], images[5], images[0]]
+    assert prior_order(images, labelled, viewed, 10, False, known) == [images[3], images[5], images[0], images[1], images[2]]
+    assert prior_order(images, {}, [], 2, True, known) == images[:2]
+    assert prior_order(images, {}, [_key(tmp_path / "gone.jpg")], 2, True, known) == images[:2]  # removed since
 
 
 def test_a_photo_beyond_the_prior_cap_that_shows_an_unread_class_is_read_when_shown(make_session, small_images):
