@@ -277,6 +277,7 @@ def _evaluate_absent(session, config, classes, gts, results, finish, t0) -> None
     session.clear_labels()
     session._pseudo.clear()
     session.set_classes([*classes, *extra])
+    session.forget_fit()
     try:
         preds = [session.predict(path).labels for path, _ in gts]
     finally:

@@ -236,10 +236,12 @@ class Session:
             self._labels_version += 1
 
     def forget_fit(self) -> None:
-        """Drop the fitted classifier: the next fit starts from scratch, neither warm-started nor anchored
-        to this one (runs that must not depend on each other's order, e.g. an evaluation's settings)."""
+        """Drop the fitted classifier and the photos shown beyond the prior's cap: the next fit starts from
+        scratch, neither warm-started nor anchored to this one nor reading what earlier predictions showed
+        (runs that must not depend on each other's order, e.g. an evaluation's settings)."""
         with self._lock:
             self._fitted = None
+            self._viewed = []
             self._version += 1
 
     def labels(self, image) -> np.ndarray | None:

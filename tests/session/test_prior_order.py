@@ -39,3 +39,6 @@ def test_a_photo_beyond_the_prior_cap_that_shows_an_unread_class_is_read_when_sh
     fitted = session._fitted
     session.predict(small_images / "coffee_cup.jpg")
     assert session._fitted is fitted  # nothing new there: no refit
+    session.forget_fit()  # e.g. between an evaluation's settings: what earlier predictions showed is forgotten
+    session.fit()
+    assert 1 not in session._fitted.prior_classes
