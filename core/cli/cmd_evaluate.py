@@ -78,18 +78,21 @@ def _print_default(result: dict) -> None:
 
 
 def _default_parts(root) -> list:
-    """(part name, folder) to evaluate: ``--root``, or the tuning part and the held-out part when fetched."""
+    """(part name, folder) to evaluate: ``--root``, or the shipped tuning part, then the second tuning part
+    and the held-out part where they are fetched."""
     from pathlib import Path
 
-    from core.session.evaluation import DEFAULT_EVAL, HELDOUT_EVAL
+    from core.session.evaluation import DEFAULT_EVAL, HELDOUT_EVAL, TUNING_EXTRA
 
     if root:
         return [(Path(root).name, Path(root))]
     parts = [("tuning", DEFAULT_EVAL)]
-    if (HELDOUT_EVAL / "class_names.txt").is_file():
-        parts.append(("held-out", HELDOUT_EVAL))
-    else:
-        print(f"held-out part not fetched ({HELDOUT_EVAL}): python resources/eval/fetch_heldout.py")
+    for name, folder, script in (("tuning-extra", TUNING_EXTRA, "fetch_tuning.py"),
+                                 ("held-out", HELDOUT_EVAL, "fetch_heldout.py")):
+        if (folder / "class_names.txt").is_file():
+            parts.append((name, folder))
+        else:
+            print(f"{name} part not fetched ({folder}): python resources/eval/{script}")
     return parts
 
 

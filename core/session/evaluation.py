@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EVAL = Path(__file__).resolve().parents[2] / "resources" / "eval"
 HELDOUT_EVAL = Path.home() / ".cache" / "zs3-annotator" / "heldout-voc"  # resources/eval/fetch_heldout.py
+TUNING_EXTRA = Path.home() / ".cache" / "zs3-annotator" / "tuning-extra"  # resources/eval/fetch_tuning.py
 SETTINGS = ("seen", "seen_objects", "unseen", "unseen_absent", "self_train", "seen_gmmn_only", "unseen_no_gmmn",
             "unseen_no_detector", "unseen_no_imagenet", "unseen_partial", "unseen_partial_no_gmmn", "conse_direct")
 #: Everyday names typed besides the part's own in ``unseen_absent`` (those the part holds are left out):

@@ -99,9 +99,30 @@ def test_written_folder_reads_back_through_the_evaluation_reader(fh, tmp_path):
     assert "| a | pkg==1" in manifest and "person, truck" in manifest and "| b |" in manifest
     assert fh.complete(dest, [src])
     assert not fh.complete(dest, [_source(fh, ["a", "b", "c"], None)])
-    older = manifest.replace(f", {fh.VERSION} (", ", v1 (", 1)
+    older = manifest.replace(f", {fh.VERSION};", ", v1;", 1)
     (dest / "SOURCES.md").write_text(older)
     assert not fh.complete(dest, [src])  # written by an older converter: rebuilt
+
+
+def test_photos_moved_to_tuning_are_left_out_and_the_folder_is_complete_without_them(fh, tmp_path, monkeypatch):
+    """``keep`` (default: not in TUNING_STEMS) decides which photos of a source land in DEST."""
+    src = _source(fh, ["a", "b"], lambda read: [_photo(fh, "a", ["background", "cat"], [[0, 1]]),
+                                                _photo(fh, "b", ["background", "dog"], [[1, 0]])])
+    monkeypatch.setattr(fh, "download", lambda source, folder: folder / "unused.whl")
+    monkeypatch.setattr(fh, "_reader", lambda path: None)
+    monkeypatch.setattr(fh, "TUNING_STEMS", frozenset({"b"}))
+    dest = fh.fetch(tmp_path / "heldout", [src])
+    assert sorted(p.stem for p in (dest / "JPEGImages").iterdir()) == ["a"]
+    assert (dest / "class_names.txt").read_text().split() == ["background", "cat"]
+    assert fh.complete(dest, [src])
+    other = fh.fetch(tmp_path / "tuning", [src], "Tuning", lambda stem: stem == "b")
+    assert sorted(p.stem for p in (other / "JPEGImages").iterdir()) == ["b"]
+    assert (other / "SOURCES.md").read_text().startswith(f"# Tuning, {fh.VERSION};")
+
+
+def test_the_moved_photos_are_photos_of_the_sources(fh):
+    stems = {s for source in fh.SOURCES for s in source.stems}
+    assert fh.TUNING_STEMS < stems and len(stems - fh.TUNING_STEMS) >= 20
 
 
 def test_old_three_photo_folder_is_not_complete(fh, tmp_path):

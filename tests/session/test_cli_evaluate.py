@@ -48,9 +48,15 @@ def test_cli_evaluate_default_scores_both_parts_when_the_held_out_part_is_fetche
     from core.session import evaluation
 
     monkeypatch.setattr(evaluation, "HELDOUT_EVAL", tmp_path / "missing")
+    monkeypatch.setattr(evaluation, "TUNING_EXTRA", tmp_path / "missing-too")
     assert [name for name, _ in cmd_evaluate._default_parts(None)] == ["tuning"]
     monkeypatch.setattr(evaluation, "HELDOUT_EVAL", eval_pair)
     assert cmd_evaluate._default_parts(None) == [("tuning", evaluation.DEFAULT_EVAL), ("held-out", eval_pair)]
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "class_names.txt").write_text("background\ncat\n")
+    monkeypatch.setattr(evaluation, "TUNING_EXTRA", extra)
+    assert [name for name, _ in cmd_evaluate._default_parts(None)] == ["tuning", "tuning-extra", "held-out"]
     assert cmd_evaluate._default_parts(str(eval_pair)) == [(eval_pair.name, eval_pair)]
 
 
