@@ -24,18 +24,21 @@ def context_crop(box, image_hw: tuple) -> tuple[int, int, int, int]:
 
 
 def grabcut_box(rgb: np.ndarray, box: tuple[int, int, int, int], hint: np.ndarray | None = None,
-                side: int = GRABCUT_SIDE, iterations: int = GRABCUT_ITERATIONS) -> np.ndarray:
+                side: int = GRABCUT_SIDE, iterations: int = GRABCUT_ITERATIONS, upscale: float = 1.0) -> np.ndarray:
     """The object inside ``box`` (x0, y0, x1, y1) as a full-size boolean mask.
 
     ``hint`` (optional, full size, bool) marks pixels that are probably the object (the model's
     prediction): GrabCut then starts from it instead of from the whole box. ``side``: the longer side
-    GrabCut works at, ``iterations`` its rounds (fewer of both when only a coarse mask is needed).
+    GrabCut works at, ``iterations`` its rounds (fewer of both when only a coarse mask is needed);
+    ``upscale``: a smaller crop is enlarged towards ``side`` by up to this factor. Why: GrabCut's
+    smoothness cost grows with an object's outline, its colour cost with its area, so on a box of a
+    few dozen pixels the cheapest cut is often no object at all; enlarged, the same box keeps it.
     """
     height, width = rgb.shape[:2]
     x0, y0, x1, y1 = (int(v) for v in box)
     cx0, cy0, cx1, cy1 = context_crop(box, (height, width))
     crop = rgb[cy0:cy1, cx0:cx1]
-    scale = min(1.0, side / max(crop.shape[:2]))
+    scale = min(max(1.0, upscale), side / max(crop.shape[:2]))
     small = crop if scale == 1.0 else cv2.resize(crop, (max(1, round(crop.shape[1] * scale)),
                                                         max(1, round(crop.shape[0] * scale))),
                                                  interpolation=cv2.INTER_AREA)

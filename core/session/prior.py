@@ -203,7 +203,7 @@ def head_view(relevance: torch.Tensor, feats, config: PriorConfig, classify=None
     grid = tuple(feats.features.shape[-2:])
     scores = ImageNetPrior.scores(feats.imagenet_logits, relevance, config)
     scores = F.interpolate(scores[None], size=grid, mode="bilinear", align_corners=False)[0]
-    if config.detector_head_veto <= 0:
+    if config.detector_head_veto <= 0 and not config.detector_animal_veto:
         return scores, None
     from core.session.box_prior import HeadView
 

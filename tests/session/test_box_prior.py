@@ -204,6 +204,7 @@ def test_a_box_of_an_animal_name_whose_crop_is_another_animal_is_dropped():
     assert kept(16, 285, 0.2)  # the breeds together are more likely than the cat
     assert kept(16, 409, 0.9)  # an analog clock: no animal, the rule says nothing
     assert kept(16, 285, 0.3, replace(PLAIN, detector_head_veto=0.05, detector_animal_veto=False))
+    assert not kept(16, 285, 0.3, replace(PLAIN, detector_head_veto=0.0))  # the animal rule stands alone
     assert kept(0, 285, 0.3)  # COCO 0 "person": not an animal name
 
 
@@ -285,3 +286,25 @@ def test_an_empty_cut_falls_back_to_the_salient_object(monkeypatch):
     assert not cup_cells(PLAIN).any()  # off by default (ADR 0013)
     monkeypatch.setattr(u2netp, "shared_u2netp", lambda device="cpu": None)
     assert not cup_cells(on).any()
+
+
+def test_a_small_box_enlarged_before_its_cut_keeps_the_object_an_unenlarged_one_loses():
+    """The retry of an empty cut (CUT_UPSCALE): in the shipped VOC dinner photo the box of a diner
+    half hidden at the back (64 × 81 px) cuts to nothing at its own size, and to the diner enlarged."""
+    from PIL import Image
+
+    from core.masks import read_label_png
+    from core.object_cut import grabcut_box
+    from core.session.box_prior import CUT_ITERATIONS, CUT_RETRY_SIDE, CUT_SIDE, CUT_UPSCALE
+
+    folder = ROOT / "resources" / "eval"
+    photo = np.array(Image.open(folder / "JPEGImages" / "voc_2011_003078.jpg").convert("RGB"))
+    gt = read_label_png(folder / "SegmentationClass" / "voc_2011_003078.png")
+    for cls, box in ((15, (42, 37, 106, 118)),):  # person
+        x0, y0, x1, y1 = box
+        truth = np.zeros(gt.shape, bool)
+        truth[y0:y1, x0:x1] = gt[y0:y1, x0:x1] == cls
+        plain = grabcut_box(photo, box, side=CUT_SIDE, iterations=CUT_ITERATIONS)
+        enlarged = grabcut_box(photo, box, side=CUT_RETRY_SIDE, iterations=CUT_ITERATIONS, upscale=CUT_UPSCALE)
+        assert not plain.any()
+        assert (enlarged & truth).sum() / (enlarged | truth).sum() > 0.3
