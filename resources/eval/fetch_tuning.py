@@ -28,7 +28,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from build_eval import band, region  # noqa: E402
+from build_eval import spec_labels  # noqa: E402
 import fetch_heldout  # noqa: E402
 from fetch_heldout import Photo, Source, fetch  # noqa: E402
 
@@ -100,18 +100,7 @@ def _frame(data: bytes, index: int) -> np.ndarray:
 
 def labels_of(rgb: np.ndarray, parts) -> np.ndarray:
     """One photo's class map (indices of ``CLASSES``, 255 = ignore) from its SPECS entry."""
-    mask = np.zeros(rgb.shape[:2], np.uint8)
-    ignore = np.zeros(rgb.shape[:2], bool)
-    for cls, kind, box in parts:
-        m = region(rgb, kind, box)
-        if cls is None:
-            ignore |= m
-        else:
-            mask[m] = CLASSES.index(cls)
-            ignore &= ~m
-    mask[ignore] = 255
-    mask[band(mask)] = 255
-    return mask
+    return spec_labels(rgb, parts, {c: i for i, c in enumerate(CLASSES)})
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:
