@@ -67,6 +67,7 @@ class _Fitted:
     report: FitReport
     relevance: torch.Tensor | None = None  # (C-1, 1000) the classes' ImageNet relevance (box veto)
     prior_classes: frozenset = frozenset()  # class ids with prior rows in this fit
+    prior_rows: tuple = ()  # prior rows per class id in this fit
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -394,7 +395,8 @@ class Session:
         )
         _check(cancel)
         with self._lock:
-            self._fitted = _Fitted(version, classes, clf.eval(), report, relevance, frozenset(y_prior.unique().tolist()))
+            self._fitted = _Fitted(version, classes, clf.eval(), report, relevance, frozenset(y_prior.unique().tolist()),
+                                   tuple(torch.bincount(y_prior, minlength=n_cls).tolist()))
             self.last_timings.update({"fit_s": report.seconds, **timings})
         if progress:
             progress(1.0, "model ready")
@@ -444,8 +446,9 @@ class Session:
 
     def _view(self, image, fitted: _Fitted) -> bool:
         """True (and the next fit reads ``image``) when the prior has not read this image and its own
-        prior cells name a class the fit has no rows of: a class that only photo 30 of a folder shows
-        must be found there, not only in the first ``prior_images`` photos."""
+        prior cells of a class outnumber the fit's prior rows of it: a class that only photo 30 of a
+        folder shows must be found there, not only in the first ``prior_images`` photos — also when a few
+        false cells of it elsewhere (a "car" on a dog's lead) gave the fit some rows."""
         key = _key(image)
         with self._lock:
             labelled, images = dict.fromkeys(self._labels), list(self._images)
@@ -453,10 +456,12 @@ class Session:
             return False
         if key in {_key(p) for p in self._prior_order(images, labelled)}:
             return False
-        known = set(fitted.prior_classes) | {fitted.classes.index(n) for n in fitted.report.seen}
-        known |= {c for c, n in enumerate(fitted.classes) if n in set(self.config.prior_skip)}
+        skip = {fitted.classes.index(n) for n in fitted.report.seen}
+        skip |= {c for c, n in enumerate(fitted.classes) if n in set(self.config.prior_skip)}
         lab = self._image_prior(image, self.features(image), fitted.classes, fitted.relevance)
-        if not set(torch.unique(lab).tolist()) - known - {0, IGNORE}:
+        cells = torch.bincount(lab[lab != IGNORE].flatten(), minlength=len(fitted.classes)).tolist()
+        rows = fitted.prior_rows or (0,) * len(fitted.classes)
+        if not any(cells[c] > rows[c] for c in range(1, len(fitted.classes)) if c not in skip):
             return False
         with self._lock:
             older = [k for k in self._viewed if k != key]

@@ -42,3 +42,19 @@ def test_a_photo_beyond_the_prior_cap_that_shows_an_unread_class_is_read_when_sh
     session.forget_fit()  # e.g. between an evaluation's settings: what earlier predictions showed is forgotten
     session.fit()
     assert 1 not in session._fitted.prior_classes
+
+
+def test_a_photo_beyond_the_cap_joins_when_its_cells_of_a_class_outnumber_the_fits_rows(make_session, small_images):
+    """A class the fit has a few (false) prior rows of is still read from the photo that shows it: the
+    cat photo joins while the fit holds fewer cat rows than its own cat cells, not when it holds more."""
+    session = make_session()
+    session.config = replace(session.config, prior_images=1)
+    session.add_images([small_images / n for n in ("astronaut.jpg", "cat_chelsea.jpg")])
+    session.set_classes(["cat"])
+    session.fit()
+    fitted = session._fitted
+    cat = small_images / "cat_chelsea.jpg"
+    many = replace(fitted, prior_classes=frozenset({0, 1}), prior_rows=(fitted.prior_rows[0], 100_000))
+    assert not session._view(cat, many) and session._viewed == []
+    few = replace(fitted, prior_classes=frozenset({0, 1}), prior_rows=(fitted.prior_rows[0], 3))
+    assert session._view(cat, few) and len(session._viewed) == 1
