@@ -65,9 +65,13 @@ class _Fitted:
     classes: tuple
     classifier: torch.nn.Linear
     report: FitReport
+    prior_rows: tuple  # prior rows per class id in this fit
     relevance: torch.Tensor | None = None  # (C-1, 1000) the classes' ImageNet relevance (box veto)
-    prior_classes: frozenset = frozenset()  # class ids with prior rows in this fit
-    prior_rows: tuple = ()  # prior rows per class id in this fit
+
+    @property
+    def prior_classes(self) -> frozenset:
+        """Class ids with prior rows in this fit."""
+        return frozenset(c for c, n in enumerate(self.prior_rows) if n)
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -395,8 +399,8 @@ class Session:
         )
         _check(cancel)
         with self._lock:
-            self._fitted = _Fitted(version, classes, clf.eval(), report, relevance, frozenset(y_prior.unique().tolist()),
-                                   tuple(torch.bincount(y_prior, minlength=n_cls).tolist()))
+            self._fitted = _Fitted(version, classes, clf.eval(), report,
+                                   tuple(torch.bincount(y_prior, minlength=n_cls).tolist()), relevance)
             self.last_timings.update({"fit_s": report.seconds, **timings})
         if progress:
             progress(1.0, "model ready")
@@ -460,8 +464,7 @@ class Session:
         skip |= {c for c, n in enumerate(fitted.classes) if n in set(self.config.prior_skip)}
         lab = self._image_prior(image, self.features(image), fitted.classes, fitted.relevance)
         cells = torch.bincount(lab[lab != IGNORE].flatten(), minlength=len(fitted.classes)).tolist()
-        rows = fitted.prior_rows or (0,) * len(fitted.classes)
-        if not any(cells[c] > rows[c] for c in range(1, len(fitted.classes)) if c not in skip):
+        if not any(cells[c] > fitted.prior_rows[c] for c in range(1, len(fitted.classes)) if c not in skip):
             return False
         with self._lock:
             older = [k for k in self._viewed if k != key]

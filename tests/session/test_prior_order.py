@@ -54,7 +54,7 @@ def test_a_photo_beyond_the_cap_joins_when_its_cells_of_a_class_outnumber_the_fi
     session.fit()
     fitted = session._fitted
     cat = small_images / "cat_chelsea.jpg"
-    many = replace(fitted, prior_classes=frozenset({0, 1}), prior_rows=(fitted.prior_rows[0], 100_000))
+    many = replace(fitted, prior_rows=(fitted.prior_rows[0], 100_000))
     assert not session._view(cat, many) and session._viewed == []
-    few = replace(fitted, prior_classes=frozenset({0, 1}), prior_rows=(fitted.prior_rows[0], 3))
+    few = replace(fitted, prior_rows=(fitted.prior_rows[0], 3))
     assert session._view(cat, few) and len(session._viewed) == 1
