@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -43,6 +42,7 @@ from core.session.cross_check import cross_image_check
 from core.session.gmmn_state import SessionGMMN
 from core.session.prediction import full_probabilities, grid_logits
 from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels, prior_order
+from core.session.records import Fitted, LabelEntry
 from core.session.rows import bank_rows, local_vote, painted_rows
 from core.session.types import ClassStatus, FitReport, Prediction
 from core.zs3.sampling import capped_subsample
@@ -50,28 +50,6 @@ from core.zs3.sampling import capped_subsample
 log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-
-
-@dataclass
-class _LabelEntry:
-    mask: np.ndarray  # H×W uint8 in the class list ``names``
-    names: tuple
-    source: str
-
-
-@dataclass
-class _Fitted:
-    version: int
-    classes: tuple
-    classifier: torch.nn.Linear
-    report: FitReport
-    prior_rows: tuple  # prior rows per class id in this fit
-    relevance: torch.Tensor | None = None  # (C-1, 1000) the classes' ImageNet relevance (box veto)
-
-    @property
-    def prior_classes(self) -> frozenset:
-        """Class ids with prior rows in this fit."""
-        return frozenset(c for c, n in enumerate(self.prior_rows) if n)
 
 
 def _check(cancel: threading.Event | None) -> None:
@@ -116,12 +94,12 @@ class Session:
         self._image_keys: set[str] = set()
         self._classes: tuple = ("background",)
         self._class_vectors = torch.from_numpy(self._embed_all(self._classes))
-        self._labels: dict[str, _LabelEntry] = {}
+        self._labels: dict[str, LabelEntry] = {}
         self._pseudo: dict[str, np.ndarray] = {}  # self-training pseudo-labels (feature grid), current classes
         self._viewed: list[str] = []  # images predicted outside the prior's first ones, most recent last
         self._version = 0
         self._labels_version = 0  # bumped by label changes only: the GMMN fine-tune depends on nothing else
-        self._fitted: _Fitted | None = None
+        self._fitted: Fitted | None = None
         self._gmmns = SessionGMMN(self)
         self._prior: ImageNetPrior | None = None
         self._boxes = BoxPrior(self._device)  # COCO detector boxes for the prior (when installed)
@@ -216,11 +194,11 @@ class Session:
             if k not in self._image_keys:
                 self._image_keys.add(k)
                 self._images.append(Path(image))
-            self._labels[k] = _LabelEntry(mask.copy(), self._classes, source)
+            self._labels[k] = LabelEntry(mask.copy(), self._classes, source)
             self._version += 1
             self._labels_version += 1
 
-    def _mask_in_current(self, entry: _LabelEntry) -> np.ndarray:
+    def _mask_in_current(self, entry: LabelEntry) -> np.ndarray:
         if entry.names == self._classes:
             return entry.mask
         lut = np.full(256, IGNORE, dtype=np.uint8)
@@ -399,7 +377,7 @@ class Session:
         )
         _check(cancel)
         with self._lock:
-            self._fitted = _Fitted(version, classes, clf.eval(), report,
+            self._fitted = Fitted(version, classes, clf.eval(), report,
                                    tuple(torch.bincount(y_prior, minlength=n_cls).tolist()), relevance)
             self.last_timings.update({"fit_s": report.seconds, **timings})
         if progress:
@@ -448,7 +426,7 @@ class Session:
         return prior_order(images, labels, viewed, self.config.prior_images, not self.config.prior_unlabelled_images,
                            known)
 
-    def _view(self, image, fitted: _Fitted) -> bool:
+    def _view(self, image, fitted: Fitted) -> bool:
         """True (and the next fit reads ``image``) when the prior has not read this image and its own
         prior cells of a class outnumber the fit's prior rows of it: a class that only photo 30 of a
         folder shows must be found there, not only in the first ``prior_images`` photos — also when a few
@@ -510,7 +488,7 @@ class Session:
         return self._rows(pairs, len(classes), gen)
 
     # ------------------------------------------------------------------ prediction
-    def _current(self, progress, cancel) -> _Fitted:
+    def _current(self, progress, cancel) -> Fitted:
         with self._lock:
             fitted = self._fitted
             if fitted is not None and fitted.version == self._version:
@@ -524,21 +502,21 @@ class Session:
             with self._lock:
                 return self._fitted
 
-    def _grid_logits(self, image, feats, fitted: _Fitted) -> torch.Tensor:
+    def _grid_logits(self, image, feats, fitted: Fitted) -> torch.Tensor:
         """(C, h, w) class logits of ``image`` on its feature grid (``prediction.grid_logits``)."""
         local = None
         if self.config.local_weight > 0 and fitted.classes == self._classes:
             local = self._local_evidence(image, feats, len(fitted.classes))
         return grid_logits(feats.features, fitted.classifier, self.config, local, self._extent(image, feats, fitted))
 
-    def _extent(self, image, feats, fitted: _Fitted) -> dict:
+    def _extent(self, image, feats, fitted: Fitted) -> dict:
         """Class id → cells of its detector boxes in ``image``, for the classes the user has not painted
         (``PriorConfig.detector_clip``, ``prior.detector_extent``)."""
         unseen = {c for c, name in enumerate(fitted.classes) if c > 0 and name in set(fitted.report.unseen)}
         return detector_extent(fitted.relevance, feats, fitted.classes, self.config.prior, self._boxes,
                                _key(image), getattr(self.backbone, "classify_boxes", None), unseen)
 
-    def probabilities(self, image, fitted: _Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:
+    def probabilities(self, image, fitted: Fitted | None = None, cancel=None, full_size: bool = True) -> torch.Tensor:
         """(C, H, W) class probabilities of ``image`` (full resolution, or the feature grid).
 
         ``predict`` never builds the full-resolution tensor (``predict_full_resolution``)."""
