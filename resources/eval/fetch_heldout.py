@@ -219,12 +219,17 @@ def _arc2017(read) -> list[Photo]:
                   "(wipes, soap, socks, ice-cube tray, mouse traps, measuring spoons) ignore")]
 
 
-def _as_jpeg(data: bytes) -> bytes:
-    """A PNG photo re-encoded as JPEG (quality 95): the folder's photos are ``JPEGImages/*.jpg``."""
+def jpeg_bytes(rgb: np.ndarray) -> bytes:
+    """An H×W×3 uint8 photo as JPEG (quality 95): the folders' photos are ``JPEGImages/*.jpg``."""
     buf = io.BytesIO()
-    with Image.open(io.BytesIO(data)) as image:
-        image.convert("RGB").save(buf, format="JPEG", quality=95)
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=95)
     return buf.getvalue()
+
+
+def _as_jpeg(data: bytes) -> bytes:
+    """A PNG photo re-encoded as JPEG (``jpeg_bytes``)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return jpeg_bytes(np.array(image.convert("RGB")))
 
 
 ICEDATA = "icedata/datasets/"

@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from build_eval import spec_labels  # noqa: E402
 import fetch_heldout  # noqa: E402
-from fetch_heldout import Photo, Source, fetch  # noqa: E402
+from fetch_heldout import Photo, Source, fetch, jpeg_bytes  # noqa: E402
 
 DEFAULT_DEST = Path.home() / ".cache" / "zs3-annotator" / "tuning-extra"
 DATA = "opencv-python-4.10.0.84/opencv/samples/data/"
@@ -103,12 +103,6 @@ def labels_of(rgb: np.ndarray, parts) -> np.ndarray:
     return spec_labels(rgb, parts, {c: i for i, c in enumerate(CLASSES)})
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, format="JPEG", quality=95)
-    return out.getvalue()
-
-
 def _opencv_samples(read) -> list[Photo]:
     photos = []
     cv2.setRNGSeed(0)
@@ -121,7 +115,7 @@ def _opencv_samples(read) -> list[Photo]:
                 rgb = np.array(image.convert("RGB"))  # basketball1 is grey
         how = f"`{name}`" + (f" frame {VTEST_FRAME}" if name.endswith(".avi") else "") + \
             "; mask drawn here (resources/eval/fetch_tuning.py SPECS), re-encoded as JPEG"
-        photos.append(Photo(stem, _jpeg(rgb), labels_of(rgb, parts), CLASSES, how))
+        photos.append(Photo(stem, jpeg_bytes(rgb), labels_of(rgb, parts), CLASSES, how))
     return photos
 
 
