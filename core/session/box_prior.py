@@ -204,8 +204,7 @@ class BoxPrior:
         for box, score, coco in zip(dets.boxes, dets.scores, dets.classes):
             if score >= config.detector_score:
                 boxes += [(float(score), c, box) for c, ids in wanted.items() if int(coco) in ids]
-        vetoes = config.detector_head_veto > 0 or config.detector_animal_veto
-        vetoable = _head_knows(classes) if head is not None and vetoes else set()
+        vetoable = _head_knows(classes) if head is not None and config.box_veto else set()
         out = []
         for score, c, box in sorted(boxes, key=lambda b: b[0]):
             area = _box_cells(box, guide.shape[:2], grid_hw)

@@ -114,6 +114,11 @@ class PriorConfig:
     cross_check: int = 3
     cross_check_ridge: float = 1.0
 
+    @property
+    def box_veto(self) -> bool:
+        """Whether the head may drop detector boxes at all (the head veto or the animal-name veto)."""
+        return self.detector_head_veto > 0 or self.detector_animal_veto
+
 
 _SHARED: dict = {}
 _SHARED_LOCK = threading.Lock()
@@ -207,7 +212,7 @@ def head_view(relevance: torch.Tensor, feats, config: PriorConfig, classify=None
     grid = tuple(feats.features.shape[-2:])
     scores = ImageNetPrior.scores(feats.imagenet_logits, relevance, config)
     scores = F.interpolate(scores[None], size=grid, mode="bilinear", align_corners=False)[0]
-    if config.detector_head_veto <= 0 and not config.detector_animal_veto:
+    if not config.box_veto:
         return scores, None
     from core.session.box_prior import HeadView
 
