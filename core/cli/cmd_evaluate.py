@@ -67,7 +67,8 @@ def _print_default(result: dict) -> None:
     zero = result.get("unseen", {}).get("presence")
     if zero:  # issue 11's criteria, zero labels
         print(f"zero labels: a present class found (>= 25 % of its pixels) in {_pct(zero['found_rate']).strip()} % "
-              f"of {zero['present_pairs']} (photo, class) pairs; an absent class under 2 % of the photo in "
+              f"of {zero['present_pairs']} (photo, class) pairs ({_pct(zero.get('found_clear')).strip()} % of the "
+              f"{zero.get('clear_pairs')} clearly in the photo, >= 32 x 32 px); an absent class under 2 % of the photo in "
               f"{_pct(zero['clean_rate']).strip()} % of {zero['absent_pairs']}")
     absent = result.get("unseen_absent", {})
     if absent.get("presence"):  # the same, with everyday names no photo holds typed too

@@ -48,14 +48,34 @@ def test_presence_scores_count_found_and_clean_pairs():
     from core.session.evaluation import presence_scores
 
     gt = np.zeros((10, 10), np.uint8)
-    gt[:5] = 1  # class 1 present (50 pixels), class 2 absent
+    gt[:5] = 1  # class 1 present (50 pixels, under 32 x 32: not clearly in the photo), class 2 absent
     pred = np.zeros_like(gt)
     pred[:2] = 1  # 20 of 50 class-1 pixels: 40 % ≥ 25 % → found
     pred[9, :1] = 2  # class 2 on 1 % of the photo → clean
-    assert presence_scores([pred], [gt], 3) == {"present_pairs": 1, "found_rate": 1.0, "absent_pairs": 1, "clean_rate": 1.0}
+    got = presence_scores([pred], [gt], 3)
+    assert np.isnan(got.pop("found_clear"))  # no pair clearly in the photo
+    assert got == {"present_pairs": 1, "found_rate": 1.0, "clear_pairs": 0, "absent_pairs": 1, "clean_rate": 1.0}
     pred[:2] = 0
     pred[9, :5] = 2  # class 1 lost, class 2 on 5 %
-    assert presence_scores([pred], [gt], 3) == {"present_pairs": 1, "found_rate": 0.0, "absent_pairs": 1, "clean_rate": 0.0}
+    got = presence_scores([pred], [gt], 3)
+    assert (got["found_rate"], got["clean_rate"], got["clear_pairs"]) == (0.0, 0.0, 0)
+
+
+def test_found_rate_of_pairs_clearly_in_the_photo():
+    """A class of 32 x 32 px or more counts among the clear pairs; a smaller one only among all."""
+    import numpy as np
+
+    from core.session.evaluation import presence_scores
+
+    gt = np.zeros((100, 100), np.uint8)
+    gt[:40, :40] = 1  # 1,600 px: clearly in the photo
+    gt[90:, 90:] = 2  # 100 px: present, not clearly
+    pred = np.zeros_like(gt)
+    pred[90:, 90:] = 2  # only the small one found
+    got = presence_scores([pred], [gt], 3)
+    assert (got["present_pairs"], got["found_rate"], got["clear_pairs"], got["found_clear"]) == (2, 0.5, 1, 0.0)
+    pred[:40, :20] = 1  # half of the big one
+    assert presence_scores([pred], [gt], 3)["found_clear"] == 1.0
 
 
 def test_absent_everyday_names_stay_off_the_photos(eval_pair):
