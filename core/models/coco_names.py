@@ -19,7 +19,7 @@ import json
 import threading
 from pathlib import Path
 
-from core.session.wordnet_links import lemma_key
+from core.session.wordnet_links import lemma_key, squash as _squash
 
 #: The model's output order (COCO 2017 detection categories without the 10 unused ids); checked
 #: against the labels list of the ``@vladmandic/human`` library that converted the model.
@@ -38,10 +38,6 @@ TABLE = Path(__file__).resolve().parents[2] / "resources" / "default_model" / "c
 #: WordNet's noun detachment rules (morphy): plural ending → singular ending, tried in this order.
 _PLURAL_RULES = (("ies", "y"), ("ches", "ch"), ("shes", "sh"), ("ses", "s"), ("xes", "x"), ("zes", "z"),
                  ("men", "man"), ("s", ""))
-
-
-def _squash(key: str) -> str:
-    return key.replace("_", "")
 
 
 _LABELS = {_squash(lemma_key(name)): i for i, name in enumerate(COCO_CLASSES)}

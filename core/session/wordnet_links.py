@@ -34,12 +34,21 @@ def lemma_key(name: str) -> str:
     return "_".join(name.split(":", 1)[0].replace("-", " ").lower().split())
 
 
+def squash(key: str) -> str:
+    """A lemma key without its word breaks: VOC's "diningtable" and a typed "cell phone" meet WordNet's
+    "dining_table" and "cellphone"."""
+    return key.replace("_", "")
+
+
 class WordNetLinks:
     def __init__(self, path: Path = TABLE):
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         self.wnids: list[str] = data["classes"]
         self.synsets: dict = data["synsets"]
         self.lemmas: dict = data["lemmas"]
+        self._squashed: dict = {}
+        for k in sorted(self.lemmas, key=lambda k: (k.count("_"), k)):  # "cellphone" before "cell_phone"
+            self._squashed.setdefault(squash(k), k)
 
     def _senses(self, name: str):
         key = lemma_key(name)
@@ -50,6 +59,10 @@ class WordNetLinks:
             candidates.append(key[:-1])
         for k in candidates:
             if k in self.lemmas:
+                return k, self.lemmas[k]
+        for k in candidates:  # written without WordNet's word breaks, or with others
+            if squash(k) in self._squashed:
+                k = self._squashed[squash(k)]
                 return k, self.lemmas[k]
         return None, None
 

@@ -24,6 +24,15 @@ def test_hypernyms_synonyms_and_plurals():
     assert {"scuba diver", "suit", "jersey", "lab coat"} <= _names(links, "person")  # people are seen as their clothes
 
 
+def test_names_written_without_or_with_other_word_breaks():
+    """VOC's squashed class names link as their spaced forms do, and COCO's "cell phone" as WordNet's
+    "cellphone"; a squashed word that is no lemma stays unlinked."""
+    links = WordNetLinks()
+    assert _names(links, "diningtable") == _names(links, "dining table") == {"dining table"}
+    assert _names(links, "cell phone") == _names(links, "cellphone") == {"cellular telephone"}
+    assert links.imagenet_classes("tvmonitor") is None
+
+
 def test_homonyms_take_the_usual_concrete_sense():
     links = WordNetLinks()
     assert links.imagenet_classes("kite") is None  # usually the toy, not the hawk ImageNet calls "kite"
