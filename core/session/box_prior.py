@@ -25,7 +25,9 @@ tuning part only, docs/benchmarks.md):
   knows that class better than a low-accuracy detector (NanoDet boxes the raccoon photo as "cat" at
   0.52, where the head sees badger, porcupine, grey fox). The crop, classified at the head's input
   side, sees what a box of one or two stride-32 cells holds (a bottle on a table); the cells see a
-  person the crop shows as a tripod in front of them.
+  person the crop shows as a tripod in front of them. ``veto_kin``: not when the crop's top class is a
+  near kind of the name (one WordNet synset of at most that many classes holds both: a chair at a
+  dining table, both furniture), where the head lacks the name's common instances, not disagrees;
 - ``detector_animal_veto``: a box of an animal name (every ImageNet class it reaches is an animal) is
   dropped when the head, classifying the box's crop, puts more probability on one animal the name does
   not cover than on all of the name's classes together. ImageNet tells 398 animals apart, COCO ten, so
@@ -33,7 +35,8 @@ tuning part only, docs/benchmarks.md):
   box); and a name over many classes collects mass from an unsure head by their number alone ("dog":
   118 breeds, 12 % of a near-uniform cell), which the summed-mass veto above cannot see through.
 - ``salient_cut`` (off by default, ADR 0013): a box whose GrabCut cut is empty (small or low-contrast:
-  a chair behind a table) takes U²-Netp's salient object of its crop instead (``core.models.u2netp``).
+  a chair behind a table) takes U²-Netp's salient object of its crop instead (``core.models.u2netp``);
+  ``feature_cut`` (on): else its feature cells unlike the ring around the box (``core.feature_cut``).
 The detections (one forward per image), the cuts (one GrabCut per box) and the crops' ImageNet
 probabilities are cached per image.
 """
@@ -125,12 +128,14 @@ class BoxPrior:
             self._detections[key] = dets
         return dets
 
-    def cut(self, key: str, guide: np.ndarray, box, grid_hw: tuple, salient: bool = False) -> np.ndarray:
+    def cut(self, key: str, guide: np.ndarray, box, grid_hw: tuple, salient: bool = False,
+            features: torch.Tensor | None = None) -> np.ndarray:
         """(h, w) bool feature cells of the object GrabCut finds in ``box``, cached per (image, box);
-        ``salient``: where GrabCut finds nothing, U²-Netp's salient object of the box's crop instead."""
+        where GrabCut finds nothing, ``salient``: U²-Netp's salient object of the box's crop, else
+        ``features`` (F, h, w): the box's cells unlike their surroundings (``core.feature_cut``)."""
         from core.object_cut import grabcut_box
 
-        ck = (key, tuple(int(round(v)) for v in box), tuple(grid_hw), salient)
+        ck = (key, tuple(int(round(v)) for v in box), tuple(grid_hw), salient, features is not None)
         with self._lock:
             if ck in self._cuts:
                 return self._cuts[ck]
@@ -141,6 +146,10 @@ class BoxPrior:
             mask = self._salient(guide, ck[1], mask)
         mask = mask.astype(np.float32)
         cells = cv2.resize(mask, (grid_hw[1], grid_hw[0]), interpolation=cv2.INTER_AREA) >= CUT_FRACTION
+        if not cells.any() and features is not None:
+            from core.feature_cut import feature_cut
+
+            cells = feature_cut(features, ck[1], guide.shape[:2]).numpy()
         with self._lock:
             self._cuts[ck] = cells
         return cells
@@ -166,7 +175,9 @@ class BoxPrior:
         if head.classify is None or config.detector_crop_veto <= 0:
             return True
         probs = self.crop_probs(key, guide, box, head.classify)
-        return float(probs @ head.relevance[c - 1].float()) < config.detector_crop_veto * float(probs.max())
+        if float(probs @ head.relevance[c - 1].float()) >= config.detector_crop_veto * float(probs.max()):
+            return False
+        return not (config.veto_kin and _kin(head.relevance[c - 1], int(probs.argmax()), config.veto_kin))
 
     def _another_animal(self, key, guide, box, c: int, head: "HeadView") -> bool:
         """The box's crop is more likely one animal outside class ``c``'s name than anything the name
@@ -223,7 +234,7 @@ class BoxPrior:
         return out
 
     def refine(self, key: str, guide: np.ndarray | None, lab: torch.Tensor, classes, config,
-               head: HeadView | None = None) -> torch.Tensor:
+               head: HeadView | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
         """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in.
 
         ``head``: what the ImageNet head says, for the veto (``HeadView``; None = no veto)."""
@@ -236,7 +247,8 @@ class BoxPrior:
         covered = {c: torch.zeros(grid_hw, dtype=torch.bool) for c in wanted}
         named = (lab > 0) & (lab != IGNORE)
         for _, c, box, area in self.accepted(key, guide, grid_hw, classes, config, head):
-            cells = torch.from_numpy(self.cut(key, guide, box, grid_hw, config.salient_cut))
+            feats = features if config.feature_cut else None
+            cells = torch.from_numpy(self.cut(key, guide, box, grid_hw, config.salient_cut, feats))
             if config.detector_defers:
                 cells = cells & (~named | (lab == c))  # not in place: the cut is cached
             out[cells] = c
@@ -269,6 +281,16 @@ def _head_knows(classes) -> set:
     if links is None:
         return set()
     return {c for c, name in enumerate(classes) if c > 0 and links.imagenet_classes(name) is not None}
+
+
+def _kin(relevance: torch.Tensor, top: int, limit: int) -> bool:
+    """The crop's top ImageNet class is kin of the name's classes (``relevance`` > 0): one WordNet synset
+    of at most ``limit`` classes holds them all."""
+    from core.session.wordnet_links import wordnet_links
+
+    links = wordnet_links()
+    named = torch.nonzero(relevance > 0).flatten().tolist()
+    return links is not None and bool(named) and links.kin_size(named, top) <= limit
 
 
 #: WordNet 3.0's animal.n.01: every ImageNet class under it is an animal.

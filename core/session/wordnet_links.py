@@ -18,6 +18,7 @@ the plant; "kite" stays the toy COCO knows): all settled when the table is built
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from pathlib import Path
@@ -89,6 +90,18 @@ class WordNetLinks:
         for other in SEEN_AS.get(s, ()):
             ids.update(self.synsets[other]["classes"])
         return sorted(ids)
+
+    def kin_size(self, classes, other: int) -> int:
+        """How many ImageNet classes the smallest table synset over all of ``classes`` and ``other`` holds
+        (1,000 at most): how near ``other`` is to what a name means ("chair" and the dining table: 22,
+        furniture; "cat" and the badger: 158, carnivore)."""
+        want = frozenset(classes) | {int(other)}
+        return self._kin_size(want)
+
+    @functools.lru_cache(maxsize=4096)
+    def _kin_size(self, want: frozenset) -> int:
+        sizes = [len(v["classes"]) for v in self.synsets.values() if want <= set(v["classes"])]
+        return min(sizes, default=len(self.wnids))
 
     def suggestions(self, name: str) -> list[str]:
         """Other lemmas of the linked synset (what the name also reaches), for the user's information."""

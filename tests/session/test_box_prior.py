@@ -17,7 +17,8 @@ from core.session.prior import PriorConfig
 ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["background", "person", "cat"]  # person and cat are COCO classes
 #: Each rule off; the tests switch on the one they check.
-PLAIN = PriorConfig(detector_score=0.4, detector_exclusive=False, detector_defers=False, detector_background=False)
+PLAIN = PriorConfig(detector_score=0.4, detector_exclusive=False, detector_defers=False, detector_background=False,
+                    veto_kin=0, feature_cut=False)
 
 
 class _Boxes:
@@ -90,7 +91,7 @@ def test_defers_keeps_the_heads_other_classes_and_background_fills_outside_the_b
 
 def test_a_box_the_head_contradicts_is_dropped_only_where_the_head_knows_the_class():
     """detector_head_veto: a "cat" box where the ImageNet head, which knows cats, sees something else is
-    dropped; a "diningtable" box (no WordNet link to ImageNet: the head cannot judge) is kept."""
+    dropped; a "pottedplant" box (no WordNet link to ImageNet: the head cannot judge) is kept."""
     photo, lab = _square_photo(), _prior_labels()
     cfg = replace(PLAIN, detector_head_veto=0.05, detector_crop_veto=0.0)
     cat_box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [15]))
@@ -98,9 +99,9 @@ def test_a_box_the_head_contradicts_is_dropped_only_where_the_head_knows_the_cla
     contradicted = cat_box.refine("a", photo, lab, CLASSES, cfg, _head(lab.shape, 0.01))
     assert (agreed[5:9, 5:9] == 2).all() and not (contradicted == 2).any()
     assert (cat_box.refine("a", photo, lab, CLASSES, replace(cfg, detector_head_veto=0.0), _head(lab.shape, 0.01))[5:9, 5:9] == 2).all()
-    table_box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [60]))
-    tables = table_box.refine("a", photo, lab, ["background", "person", "diningtable"], cfg, _head(lab.shape, 0.0))
-    assert (tables[5:9, 5:9] == 2).all()
+    plant_box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [58]))  # COCO 58: potted plant
+    plants = plant_box.refine("a", photo, lab, ["background", "person", "pottedplant"], cfg, _head(lab.shape, 0.0))
+    assert (plants[5:9, 5:9] == 2).all()
 
 
 def test_extent_is_the_union_of_the_accepted_boxes_cells():
@@ -206,6 +207,70 @@ def test_a_box_of_an_animal_name_whose_crop_is_another_animal_is_dropped():
     assert kept(16, 285, 0.3, replace(PLAIN, detector_head_veto=0.05, detector_animal_veto=False))
     assert not kept(16, 285, 0.3, replace(PLAIN, detector_head_veto=0.0))  # the animal rule stands alone
     assert kept(0, 285, 0.3)  # COCO 0 "person": not an animal name
+
+
+def test_a_box_whose_crop_is_a_near_kind_of_its_name_is_kept():
+    """veto_kin: the cells and the crop both contradict a "chair" box, but the crop's top class is the
+    dining table, which WordNet puts with ImageNet's chairs under furniture (22 classes): kept. A "cat"
+    box whose crop is a badger (one synset: carnivore, 158 classes) is dropped all the same, and with
+    the rule off the chair box is dropped too."""
+    from core.models.efficientnet_lite import imagenet_class_names
+    from core.session.wordnet_links import wordnet_links
+
+    photo, lab = _square_photo(), _prior_labels()
+    names = imagenet_class_names()
+    links = wordnet_links()
+    assert links.kin_size(links.imagenet_classes("chair"), names.index("dining table")) == 22
+
+    def kept(name, coco, crop_class, cfg=replace(PLAIN, detector_head_veto=0.05, veto_kin=25)) -> bool:
+        relevance = torch.zeros(2, 1000)
+        relevance[1, links.imagenet_classes(name)] = 1.0
+
+        def classify(image, boxes):
+            probs = torch.full((len(boxes), 1000), 0.0005)
+            probs[:, names.index(crop_class)] = 0.5
+            return probs
+
+        head = HeadView(torch.full((2, *lab.shape), 0.001), torch.full(lab.shape, 0.6), relevance, classify)
+        box = BoxPrior(detector=_Boxes([[48, 48, 176, 176]], [0.9], [coco]))
+        return bool(box.accepted("a", photo, lab.shape, ["background", "person", name], cfg, head))
+
+    assert kept("chair", 56, "dining table")  # COCO 56: chair
+    assert not kept("chair", 56, "dining table", replace(PLAIN, detector_head_veto=0.05, veto_kin=0))
+    assert not kept("chair", 56, "tench")
+    assert not kept("cat", 15, "badger")
+
+
+def test_an_empty_cut_falls_back_to_the_box_cells_unlike_their_surroundings(monkeypatch):
+    """feature_cut: where GrabCut finds nothing in a box (forced here), the box's feature cells unlike the
+    ring around them become the class's cells — on the real photo and its real DINOv2 features, mostly
+    the cup's; off, or without the features, the box teaches nothing."""
+    import core.object_cut
+    from PIL import Image
+
+    from core.masks import read_label_png
+    from core.session import Session
+
+    path = ROOT / "resources" / "eval" / "JPEGImages" / "coffee_cup.jpg"
+    feats = Session().features(path)
+    rgb = feats.guide
+    grid = tuple(feats.features.shape[-2:])
+    truth = read_label_png(ROOT / "resources" / "eval" / "SegmentationClass" / "coffee_cup.png") == 21
+    truth = np.asarray(Image.fromarray(truth).resize((rgb.shape[1], rgb.shape[0]), Image.NEAREST))
+    ys, xs = np.nonzero(truth)
+    truth_cells = torch.from_numpy(np.asarray(Image.fromarray(truth.astype(np.float32)).resize(
+        (grid[1], grid[0]), Image.BOX)) > 0.5)
+    monkeypatch.setattr(core.object_cut, "grabcut_box", lambda image, box, **kw: np.zeros(image.shape[:2], bool))
+    classes, lab = ["background", "cup"], torch.full(grid, IGNORE, dtype=torch.long)
+    on = replace(PLAIN, feature_cut=True)
+
+    def cup_cells(cfg, features=feats.features) -> torch.Tensor:
+        boxes = BoxPrior(detector=_Boxes([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], [0.9], [41]))
+        return boxes.refine("cup", rgb, lab, classes, cfg, features=features) == 1
+
+    cells = cup_cells(on)
+    assert cells.sum() >= 0.5 * truth_cells.sum() and (cells & truth_cells).sum() >= 0.7 * cells.sum()
+    assert not cup_cells(PLAIN).any() and not cup_cells(on, None).any()
 
 
 def test_real_detector_boxes_the_cat_as_a_dog_and_the_head_drops_that_box():
