@@ -237,7 +237,8 @@ class BoxPrior:
                head: HeadView | None = None, features: torch.Tensor | None = None) -> torch.Tensor:
         """The ImageNet head's (h, w) prior labels of one image, with the detector's boxes merged in.
 
-        ``head``: what the ImageNet head says, for the veto (``HeadView``; None = no veto)."""
+        ``head``: what the ImageNet head says, for the veto (``HeadView``; None = no veto); ``features``:
+        the image's (F, h, w) features, for ``PriorConfig.feature_cut``."""
         wanted = _wanted(classes)
         if not config.detector or guide is None or not wanted or self.detector() is None:
             return lab
