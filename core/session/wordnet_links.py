@@ -98,10 +98,14 @@ class WordNetLinks:
         want = frozenset(classes) | {int(other)}
         return self._kin_size(want)
 
+    @functools.cached_property
+    def _class_sets(self) -> list[frozenset]:
+        """Each table synset's ImageNet classes, smallest first (built once, on the first ``kin_size``)."""
+        return sorted((frozenset(v["classes"]) for v in self.synsets.values()), key=len)
+
     @functools.lru_cache(maxsize=4096)
     def _kin_size(self, want: frozenset) -> int:
-        sizes = [len(v["classes"]) for v in self.synsets.values() if want <= set(v["classes"])]
-        return min(sizes, default=len(self.wnids))
+        return next((len(s) for s in self._class_sets if want <= s), len(self.wnids))
 
     def suggestions(self, name: str) -> list[str]:
         """Other lemmas of the linked synset (what the name also reaches), for the user's information."""

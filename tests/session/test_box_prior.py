@@ -252,7 +252,7 @@ def test_an_empty_cut_falls_back_to_the_box_cells_unlike_their_surroundings(monk
     from core.session import Session
 
     path = ROOT / "resources" / "eval" / "JPEGImages" / "coffee_cup.jpg"
-    feats = Session().features(path)
+    feats = Session(model="default", device="cpu").features(path)
     rgb = feats.guide
     grid = tuple(feats.features.shape[-2:])
     truth = read_label_png(ROOT / "resources" / "eval" / "SegmentationClass" / "coffee_cup.png") == 21
