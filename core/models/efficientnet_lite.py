@@ -12,8 +12,10 @@ activation map), which is how the default model gets per-pixel scores over 1,000
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -185,8 +187,29 @@ def load_efficientnet_lite2() -> EfficientNetLite2:
     return model.eval()
 
 
-def imagenet_class_names() -> list[str]:
-    """The 1,000 ImageNet class names in the classifier's order (shipped with torchvision)."""
+@functools.lru_cache(maxsize=1)
+def _imagenet_categories() -> tuple[str, ...]:
+    """torchvision's ImageNet category list, read from its source file without importing torchvision:
+    the default model needs nothing else of it, and its import costs ~0.9 s of every CLI run on 2 cores."""
+    import ast
+    import importlib.util
+    import sys
+
+    if "torchvision" not in sys.modules:
+        spec = importlib.util.find_spec("torchvision")
+        if spec is not None and spec.submodule_search_locations:
+            source = Path(list(spec.submodule_search_locations)[0]) / "models" / "_meta.py"
+            try:
+                for node in ast.parse(source.read_text(encoding="utf-8")).body:
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "_IMAGENET_CATEGORIES":
+                        return tuple(ast.literal_eval(node.value))
+            except (OSError, SyntaxError, ValueError):
+                pass  # another layout: import it after all
     from torchvision.models._meta import _IMAGENET_CATEGORIES
 
-    return list(_IMAGENET_CATEGORIES)
+    return tuple(_IMAGENET_CATEGORIES)
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet class names in the classifier's order (shipped with torchvision)."""
+    return list(_imagenet_categories())

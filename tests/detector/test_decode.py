@@ -66,3 +66,28 @@ def test_boxes_are_clipped_to_the_image():
     dets = decode(levels, image_hw=(100, 300))
     assert dets.boxes[0, 0] == 0 and dets.boxes[0, 1] == 0
     assert dets.boxes[0, 2] == pytest.approx((16 + 32) * 300 / INPUT_SIZE)
+
+
+def test_class_nms_keeps_what_torchvision_batched_nms_keeps():
+    """The decoder's own NMS (no torchvision import on the default path) against torchvision's, on
+    random boxes of five classes, overlaps of every degree and ties in score."""
+    from torchvision.ops import batched_nms
+
+    from core.models.nanodet import class_nms
+
+    gen = torch.Generator().manual_seed(0)
+    for n in (0, 1, 7, 60, 250):
+        xy = torch.rand(n, 2, generator=gen) * 300
+        boxes = torch.cat([xy, xy + torch.rand(n, 2, generator=gen) * 80], 1)
+        scores = (torch.rand(n, generator=gen) * 10).round() / 10  # ties: order by index, as torchvision
+        classes = torch.randint(0, 5, (n,), generator=gen)
+        for iou in (0.3, 0.6):
+            assert torch.equal(class_nms(boxes, scores, classes, iou), batched_nms(boxes, scores, classes, iou))
+
+
+def test_class_nms_never_suppresses_across_classes():
+    from core.models.nanodet import class_nms
+
+    boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10], [1, 1, 10, 10]])
+    keep = class_nms(boxes, torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 1, 0]), 0.6)
+    assert keep.tolist() == [0, 1]  # the third box is the first's class and overlaps it by 0.81

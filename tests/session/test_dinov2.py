@@ -92,3 +92,17 @@ def test_the_head_classifies_a_boxs_crop_where_the_whole_photo_says_otherwise():
     crop = crop_batch(edge, [(10, 0, 20, 10)])  # widened by 1 px to the left, clipped elsewhere
     assert crop.shape == (1, 3, CROP_SIDE, CROP_SIDE)
     assert crop[0, :, :, :10].mean() < 128 and crop[0, :, :, -20:].min() > 254.5
+
+
+def test_imagenet_names_are_torchvisions_read_without_importing_it():
+    """The class names come from torchvision's own list, read from its source file: importing
+    torchvision costs ~0.9 s of every CLI run and the default path needs nothing else of it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from core.models.efficientnet_lite import imagenet_class_names as f; n = f(); "
+            "assert 'torchvision' not in sys.modules, 'imported'; "
+            "from torchvision.models._meta import _IMAGENET_CATEGORIES as c; "
+            "assert n == list(c) and len(n) == 1000 and n[0] == 'tench', n[:3]")
+    done = subprocess.run([sys.executable, "-c", code], cwd=SAMPLES.parents[1], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-500:]

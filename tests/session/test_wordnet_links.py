@@ -58,6 +58,22 @@ def test_prior_relevance_uses_wordnet_then_vectors():
     assert off[0, dog_ids].sum() < 0.5 * len(dog_ids)  # word vectors alone miss most breeds
 
 
+def test_names_wordnet_links_need_no_imagenet_name_vectors():
+    """Embedding the 2,000 ImageNet names is left to the first name WordNet does not link: a session of
+    linked names (every `zs3 segment` run with everyday names) never pays for it."""
+    from core.embeddings import get_embedder
+    from core.session.prior import ImageNetPrior, PriorConfig
+
+    emb = get_embedder("default")
+    prior = ImageNetPrior(emb, imagenet_class_names())  # a private instance: the shared one may be embedded
+    linked = ["dog", "chair"]
+    r = prior.relevance(torch.from_numpy(emb.embed_many(linked)), PriorConfig(), linked)
+    assert prior._vectors is None and r.sum() == sum(len(WordNetLinks().imagenet_classes(n)) for n in linked)
+    names = ["dog", "quokka"]
+    r = prior.relevance(torch.from_numpy(emb.embed_many(names)), PriorConfig(), names)
+    assert prior._vectors is not None and 0 < r[1].max() < 1  # quokka: word vectors, embedded on demand
+
+
 def test_a_living_thing_outside_the_table_reaches_the_kind_above_it():
     links = WordNetLinks()
     assert _names(links, "puppy") == _names(links, "dog")  # puppy.n.01 is a dog
