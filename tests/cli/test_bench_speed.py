@@ -7,7 +7,8 @@ import pytest
 
 from core.cli.main import main
 
-KEYS = ("features_s", "refit_s", "predict_cached_s", "segment_images_per_s", "gmmn_step_batched_ms",
+KEYS = ("features_s", "refit_s", "predict_cached_s", "segment_images_per_s", "segment_in_process_images_per_s",
+        "gmmn_step_batched_ms",
         "gmmn_step_loop_ms", "peak_rss_mb", "baseline_features_s", "baseline_predict_cached_s",
         "baseline_segment_images_per_s")
 
