@@ -29,11 +29,26 @@ DEFAULT_NAME = "glove-6b-50d"
 class LoadedVectors:
     """A loaded word-vector table and what it is."""
 
-    kv: object            # gensim KeyedVectors (FastTextKeyedVectors for fastText .bin)
+    kv: object            # gensim KeyedVectors (FastTextKeyedVectors for fastText .bin); PlainVectors for the default
     kind: str             # "glove-package" | "fasttext-bin" | "word2vec-bin" | "word2vec-text" | "glove-text" | "gensim-kv"
     subword: bool         # True when unknown words get vectors from character n-grams
     arrow_words: object = None   # the vocabulary as a pyarrow array, when it was read as one
     lower_case: bool = False     # the vocabulary is case-folded already
+
+
+@dataclass(frozen=True)
+class PlainVectors:
+    """The part of a gensim ``KeyedVectors`` the embedder reads (``key_to_index``, ``index_to_key``,
+    ``vectors``), for the default table: importing gensim (and, through it, scipy.stats) costs ~1 s
+    of every CLI run on 2 cores, and a table without subword n-grams needs nothing else of it."""
+
+    index_to_key: list
+    key_to_index: dict
+    vectors: np.ndarray
+
+    @property
+    def vector_size(self) -> int:
+        return int(self.vectors.shape[1])
 
 
 def glove_package_dir() -> Path:
@@ -47,7 +62,6 @@ def glove_package_dir() -> Path:
 
 def load_default_glove() -> LoadedVectors:
     """GloVe 6B 50-d (400k words, lower-case, frequency order) from the installed package."""
-    from gensim.models import KeyedVectors
     import pyarrow.parquet as pq
 
     root = glove_package_dir()
@@ -57,10 +71,7 @@ def load_default_glove() -> LoadedVectors:
     words = column.to_pylist()
     if len(words) != vectors.shape[0]:
         raise UserError(f"broken default word vectors: {len(words)} words for {vectors.shape[0]} vectors")
-    kv = KeyedVectors(vector_size=int(vectors.shape[1]), count=0, dtype=np.float32)
-    kv.vectors = vectors
-    kv.index_to_key = words
-    kv.key_to_index = {w: i for i, w in enumerate(words)}
+    kv = PlainVectors(index_to_key=words, key_to_index={w: i for i, w in enumerate(words)}, vectors=vectors)
     return LoadedVectors(kv=kv, kind="glove-package", subword=False, arrow_words=column, lower_case=True)
 
 
