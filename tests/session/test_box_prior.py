@@ -373,3 +373,19 @@ def test_a_small_box_enlarged_before_its_cut_keeps_the_object_an_unenlarged_one_
         enlarged = grabcut_box(photo, box, side=CUT_RETRY_SIDE, iterations=CUT_ITERATIONS, upscale=CUT_UPSCALE)
         assert not plain.any()
         assert (enlarged & truth).sum() / (enlarged | truth).sum() > 0.3
+
+
+def test_a_photos_boxes_cut_on_threads_equal_their_cuts_one_by_one():
+    """``BoxPrior.cuts`` cuts a photo's boxes side by side: each cut is what ``cut`` alone gives (GrabCut
+    is seeded per call, and its seed is per thread), in the boxes' order."""
+    from core.images import load_image
+
+    photo = load_image(ROOT / "resources" / "samples" / "voc_dining_room.jpg")
+    h, w = photo.shape[:2]
+    boxes = [(0, 0, w // 2, h // 2), (w // 4, h // 4, 3 * w // 4, 3 * h // 4), (w // 2, h // 3, w, h), (0, h // 2, w // 3, h)]
+    grid = (h // 14, w // 14)
+    together = BoxPrior(detector=_Boxes([], [], [])).cuts("p", photo, boxes, grid)
+    alone = [BoxPrior(detector=_Boxes([], [], [])).cut("p", photo, box, grid) for box in boxes]
+    assert len(together) == len(boxes) and any(c.any() for c in alone)
+    for a, b in zip(together, alone):
+        np.testing.assert_array_equal(a, b)
