@@ -106,3 +106,29 @@ def test_imagenet_names_are_torchvisions_read_without_importing_it():
             "assert n == list(c) and len(n) == 1000 and n[0] == 'tench', n[:3]")
     done = subprocess.run([sys.executable, "-c", code], cwd=SAMPLES.parents[1], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-500:]
+
+
+def test_converted_weights_are_kept_and_read_back_and_a_broken_file_is_converted_again(tmp_path, monkeypatch):
+    """The first start converts the ONNX graph and keeps the weights (``converted_weights_path``); the
+    next reads them without converting; a truncated file is converted again and rewritten."""
+    monkeypatch.setenv(dinov2.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(dinov2, "_MODEL", {})
+    first = dinov2.load_dinov2()
+    kept = dinov2.converted_weights_path(dinov2.ONNX_SHA256)
+    assert kept.is_file() and kept.parent == tmp_path
+
+    def no_conversion(path):
+        raise AssertionError("converted again although the weights were kept")
+
+    with monkeypatch.context() as m:
+        m.setattr(dinov2, "_MODEL", {})
+        m.setattr(dinov2, "state_dict_from_onnx", no_conversion)
+        second = dinov2.load_dinov2()
+    assert second is not first
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+
+    kept.write_bytes(kept.read_bytes()[:1000])  # truncated
+    monkeypatch.setattr(dinov2, "_MODEL", {})
+    third = dinov2.load_dinov2()
+    assert torch.equal(third.pos, first.pos) and kept.stat().st_size > 50_000_000
