@@ -294,6 +294,39 @@ def detector_extent(relevance: torch.Tensor | None, feats, classes, config: Prio
     return boxes.extent(key, feats.guide, tuple(feats.features.shape[-2:]), classes, config, head, only)
 
 
+def yield_to_paint(lab: torch.Tensor, painted: np.ndarray | None) -> torch.Tensor:
+    """An image's (h, w) prior labels without what the user's paint there contradicts.
+
+    A cell the user painted (any of its pixels) with another class than the prior's becomes unsure;
+    where the paint is an object class on the prior's object of another class, that object's whole
+    region (its 8-connected cells of that class) goes too: a dot of "apple" on the prior's "vase" says
+    the vase cut was the apple, and without this the vase's hundreds of prior rows outvoted the apple's
+    painted ones for 16 dots. Background painted on an object drops only the painted cells: it mostly
+    trims a region that spilled over its edge (the cat's prior over the sofa), and dropping the whole
+    region there lost correct objects (both tuning parts: ``SessionConfig.prior_yields``)."""
+    import cv2
+
+    if painted is None:
+        return lab
+    h, w = lab.shape
+    out = lab.clone()
+    lab_np = lab.numpy()
+    renamed = np.zeros((h, w), dtype=bool)
+    for c in np.unique(painted):
+        if c == IGNORE:
+            continue
+        here = (cv2.resize((painted == c).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0)
+        here &= (lab_np != c) & (lab_np != IGNORE)
+        out[torch.from_numpy(here)] = IGNORE
+        if c > 0:
+            renamed |= here & (lab_np > 0)
+    for b in np.unique(lab_np[renamed]):
+        _, comp = cv2.connectedComponents((lab_np == b).astype(np.uint8), connectivity=8)
+        hit = np.unique(comp[renamed & (lab_np == b)])
+        out[torch.from_numpy(np.isin(comp, hit[hit > 0]))] = IGNORE
+    return out
+
+
 def prior_order(images, labelled, viewed, cap: int, labelled_first: bool, known) -> list[Path]:
     """The images the prior reads, at most ``cap``: the labelled ones (keys of ``labelled``) first when
     ``labelled_first``, then those predicted lately (``viewed``: keys, most recent last; ``known``: the

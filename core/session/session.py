@@ -41,7 +41,7 @@ from core.session.config import SessionConfig
 from core.session.cross_check import cross_image_check
 from core.session.gmmn_state import SessionGMMN
 from core.session.prediction import full_probabilities, grid_logits
-from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels, prior_order
+from core.session.prior import ImageNetPrior, detector_extent, image_prior_labels, prior_order, yield_to_paint
 from core.session.records import Fitted, LabelEntry
 from core.session.rows import bank_rows, local_vote, painted_rows
 from core.session.types import ClassStatus, FitReport, Prediction
@@ -479,6 +479,8 @@ class Session:
                 unreadable.append(exc)
                 continue
             lab = self._image_prior(path, feats, classes, relevance)
+            if self.config.prior_yields:
+                lab = yield_to_paint(lab, labels.get(_key(path)))
             for j in skip:  # evaluation knob: this class gets no prior pixels (the GMMN must supply it)
                 lab[lab == fg_ids[j]] = IGNORE
             pairs.append((feats.features, lab))
