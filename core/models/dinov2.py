@@ -221,18 +221,17 @@ def _cached_weights(model: DinoV2S14, onnx_sha256: str) -> bool:
 
 
 def _keep_converted(state: dict, onnx_sha256: str) -> None:
-    """Write the converted weights for the next start (atomic; a read-only home only costs time)."""
-    import io
+    """Write the converted weights for the next start (atomic). A cache folder that cannot take them
+    (read-only home, full disk: ``atomic_open`` says so as a ``UserError``) only costs the next start
+    the conversion again; it never stops this one."""
+    from core.atomic import atomic_open
 
-    from core.atomic import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
+    path = converted_weights_path(onnx_sha256)
     try:
-        converted_weights_path(onnx_sha256).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(converted_weights_path(onnx_sha256), buffer.getvalue())
-    except OSError as exc:
-        log.info("cannot keep the converted DINOv2 weights (%s): each start converts them again", exc)
+        with atomic_open(path, "wb") as handle:
+            torch.save(state, handle)
+    except (OSError, UserError) as exc:
+        log.info("cannot keep the converted DINOv2 weights in %s (%s): each start converts them again", path, exc)
 
 
 def load_dinov2(check_hash: bool = True) -> DinoV2S14:

@@ -132,3 +132,16 @@ def test_converted_weights_are_kept_and_read_back_and_a_broken_file_is_converted
     monkeypatch.setattr(dinov2, "_MODEL", {})
     third = dinov2.load_dinov2()
     assert torch.equal(third.pos, first.pos) and kept.stat().st_size > 50_000_000
+
+
+def test_a_cache_folder_that_cannot_take_the_weights_does_not_stop_the_model(tmp_path, monkeypatch):
+    """A read-only cache folder (what ``atomic_open`` reports as a ``UserError``; faked through
+    ``os.access``, since root may write anywhere): keeping the converted weights fails, the model loads
+    all the same, converted from the ONNX graph, and nothing is written."""
+    import core.atomic
+
+    monkeypatch.setenv(dinov2.CACHE_ENV, str(tmp_path))
+    monkeypatch.setattr(dinov2, "_MODEL", {})
+    monkeypatch.setattr(core.atomic.os, "access", lambda path, mode: False)
+    model = dinov2.load_dinov2()
+    assert model.pos.abs().sum() > 0 and not any(tmp_path.iterdir())
