@@ -51,6 +51,7 @@ class CocoNames:
         if tuple(data["classes"]) != COCO_CLASSES:
             raise ValueError(f"{path} was built for another COCO class list")
         self.lemmas: dict[str, list[int]] = data["lemmas"]
+        self.synsets: dict[str, list[str]] = data.get("synsets", {})
         self.exceptions: dict[str, str] = data.get("exceptions", {})
         self._squashed = {_squash(k): k for k in self.lemmas}
 
@@ -64,12 +65,19 @@ class CocoNames:
                 keys.append(f"{head}_{last[: -len(plural)]}{singular}".lstrip("_"))
         return keys
 
+    def label(self, name: str) -> int | None:
+        """The COCO class whose label ``name`` is, as typed (rule 1), or None."""
+        for k in self._keys(lemma_key(name)):
+            if _squash(k) in _LABELS:
+                return _LABELS[_squash(k)]
+        return None
+
     def classes(self, name: str) -> list[int]:
         """Indices into :data:`COCO_CLASSES` that ``name`` means, most specific reading first."""
         key = lemma_key(name)
-        for k in self._keys(key):
-            if _squash(k) in _LABELS:
-                return [_LABELS[_squash(k)]]
+        label = self.label(name)
+        if label is not None:
+            return [label]
         for k in self._keys(key):
             if k in self.lemmas:
                 return list(self.lemmas[k])
@@ -87,6 +95,16 @@ def coco_names() -> CocoNames:
         if "names" not in _NAMES:
             _NAMES["names"] = CocoNames()
         return _NAMES["names"]
+
+
+def detector_label_synsets(name: str) -> list[str]:
+    """The WordNet 3.0 synsets (offsets) pinned to the COCO class whose label ``name`` is, as typed
+    (``build_coco_wordnet.PINNED``); empty for any other name, or without the table."""
+    if not TABLE.is_file():
+        return []
+    names = coco_names()
+    label = names.label(name)
+    return [] if label is None else list(names.synsets.get(COCO_CLASSES[label], []))
 
 
 def coco_classes(name: str) -> list[int]:

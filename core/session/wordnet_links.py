@@ -9,7 +9,8 @@ skipping named instances ("Crane" the poet) and abstract senses ("table" the arr
 an ImageNet class or lies above one, the name maps to every ImageNet class under it; if it is some
 other physical thing ("kite" the toy, "mouse" the rodent, "cup" the vessel), WordNet says the
 ImageNet classes sharing the word are something else, and the name gets no WordNet link (the caller
-falls back to word vectors). A living thing none of whose senses is in ImageNet's hierarchy reaches
+falls back to word vectors) — unless the name is one of the COCO detector's labels as typed, which
+means the detector's class to both models ("mouse": the computer mouse; ``linked_synsets``). A living thing none of whose senses is in ImageNet's hierarchy reaches
 the nearest kind above it ("puppy" → every dog, "pony" → horse, "woman" → person), and a word that is
 exactly an ImageNet class is not read as a figurative person ("tiger", "boxer", "printer"), and where
 WordNet ranks no sense by frequency, the ImageNet sense goes first ("cucumber": the vegetable, not
@@ -81,14 +82,31 @@ class WordNetLinks:
         first = next((s for s in senses if s not in _SKIP), None)
         return first  # None: the usual sense is a physical thing outside ImageNet's hierarchy
 
-    def imagenet_classes(self, name: str) -> list[int] | None:
-        """ImageNet class indices under the name's usual sense, or None when WordNet does not link it."""
+    def linked_synsets(self, name: str) -> list[str]:
+        """The table synsets a typed name links to: its usual concrete sense; where that links nothing
+        and the name is one of the COCO detector's own labels as typed, that label's sense ("mouse",
+        "microwave", "banana", "sports ball": the computer mouse, the oven, the fruit and the balls the
+        detector boxes, not the rodent, the wave, the plant). One name, one meaning for both models:
+        without this the detector boxed a typed "mouse" as the computer mouse while the ImageNet head,
+        which knows "computer mouse", was told nothing."""
         s = self.synset(name)
-        if s is None:
+        if s is not None:
+            return [s]
+        from core.models.coco_names import detector_label_synsets
+
+        return [o for o in detector_label_synsets(name) if o in self.synsets]
+
+    def imagenet_classes(self, name: str) -> list[int] | None:
+        """ImageNet class indices under the name's linked senses (``linked_synsets``), or None when
+        WordNet does not link it."""
+        offsets = self.linked_synsets(name)
+        if not offsets:
             return None
-        ids = set(self.synsets[s]["classes"])
-        for other in SEEN_AS.get(s, ()):
-            ids.update(self.synsets[other]["classes"])
+        ids: set = set()
+        for s in offsets:
+            ids.update(self.synsets[s]["classes"])
+            for other in SEEN_AS.get(s, ()):
+                ids.update(self.synsets[other]["classes"])
         return sorted(ids)
 
     def kin_size(self, classes, other: int) -> int:
@@ -109,8 +127,8 @@ class WordNetLinks:
 
     def suggestions(self, name: str) -> list[str]:
         """Other lemmas of the linked synset (what the name also reaches), for the user's information."""
-        s = self.synset(name)
-        return [] if s is None else [w.replace("_", " ") for w in self.synsets[s]["lemmas"]]
+        words = [w.replace("_", " ") for s in self.linked_synsets(name) for w in self.synsets[s]["lemmas"]]
+        return list(dict.fromkeys(words))
 
 
 _LINKS: dict = {}

@@ -36,7 +36,7 @@ def test_names_written_without_or_with_other_word_breaks():
 def test_homonyms_take_the_usual_concrete_sense():
     links = WordNetLinks()
     assert links.imagenet_classes("kite") is None  # usually the toy, not the hawk ImageNet calls "kite"
-    assert links.imagenet_classes("mouse") is None  # usually the rodent, not the computer mouse
+    assert links.imagenet_classes("organ") is None  # usually the body part, not the pipe organ
     assert _names(links, "crane") == {"crane"}  # the poets are instances, skipped: the machine
     assert {"desk", "pool table"} <= _names(links, "table")  # the array sense is abstract, skipped
     assert links.imagenet_classes("quokka") is None  # not in the table: word vectors decide
@@ -105,3 +105,17 @@ def test_unranked_senses_put_the_imagenet_class_first():
     assert links.imagenet_classes("kite") is None  # COCO's kite is the toy: the hawk does not jump ahead
     assert _names(links, "robin") == {"robin"}  # COCO's bird and ImageNet's robin agree
     assert links.imagenet_classes("divider") is None  # a person sense never jumps ahead of an object
+
+
+def test_a_detector_label_means_for_the_head_what_it_means_for_the_detector():
+    """A COCO label typed as it is means the detector's class (``coco_names`` rule 1): where its usual
+    WordNet sense links nothing, the head reads the label's sense too, so both models look for one thing."""
+    links = WordNetLinks()
+    assert _names(links, "mouse") == _names(links, "mice") == {"mouse"}  # ImageNet's computer mouse
+    assert _names(links, "microwave") == {"microwave"}  # not the wave
+    assert _names(links, "banana") == {"banana"}  # not the plant
+    assert {"basketball", "soccer ball"} <= _names(links, "sports ball")
+    assert "computer mouse" in links.suggestions("mouse")  # the user is told which mouse
+    assert links.imagenet_classes("kite") is None  # COCO's kite is the toy, which ImageNet lacks
+    assert links.imagenet_classes("organ") is None  # not a detector label: the usual sense rules
+    assert "lab coat" in _names(links, "person")  # a name with a link of its own keeps it
