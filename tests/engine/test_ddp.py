@@ -50,18 +50,37 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+#: What a failure of gloo's local transport (not of the training code) prints: a rank's TCP pair reset
+#: or aborted while the other was still connecting, or a rendezvous port taken between its choice and its
+#: use. Seen once in a full run on a loaded 2-core machine (a child aborted in gloo), never alone.
+TRANSPORT_ERRORS = ("gloo", "Connection reset", "Connection refused", "address already in use",
+                    "EADDRINUSE", "DistNetworkError", "Broken pipe")
+
+
 def _run_two_ranks(tmp_path, n_images: int) -> None:
+    """torchrun with 2 CPU ranks; one retry when the first run died in the transport, never on a
+    training error or a hang (the timeout)."""
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT.format(repo=str(REPO)))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     env.pop("RANK", None)
     env.pop("WORLD_SIZE", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
-         str(tmp_path), str(n_images)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    first = None
+    for _ in range(2):
+        proc = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script),
+             str(tmp_path), str(n_images)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+        )
+        output = proc.stdout[-3000:] + proc.stderr[-3000:]
+        if proc.returncode == 0 or first is not None or not _transport(output):
+            break
+        first = output
+    assert proc.returncode == 0, output + ("" if first is None else "\n-- first run --\n" + first)
+
+
+def _transport(output: str) -> bool:
+    return any(marker.lower() in output.lower() for marker in TRANSPORT_ERRORS)
 
 
 def test_two_process_ddp_ends_with_identical_weights(tmp_path):
