@@ -312,10 +312,7 @@ def yield_to_paint(lab: torch.Tensor, painted: np.ndarray | None) -> torch.Tenso
     out = lab.clone()
     lab_np = lab.numpy()
     renamed = np.zeros((h, w), dtype=bool)
-    for c in np.unique(painted):
-        if c == IGNORE:
-            continue
-        here = (cv2.resize((painted == c).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0)
+    for c, here in painted_cells(painted, (h, w)).items():
         here &= (lab_np != c) & (lab_np != IGNORE)
         out[torch.from_numpy(here)] = IGNORE
         if c > 0:
@@ -324,6 +321,28 @@ def yield_to_paint(lab: torch.Tensor, painted: np.ndarray | None) -> torch.Tenso
         _, comp = cv2.connectedComponents((lab_np == b).astype(np.uint8), connectivity=8)
         hit = np.unique(comp[renamed & (lab_np == b)])
         out[torch.from_numpy(np.isin(comp, hit[hit > 0]))] = IGNORE
+    return out
+
+
+def painted_cells(painted: np.ndarray, grid_hw: tuple) -> dict:
+    """Painted class → (h, w) bool grid cells holding any of its pixels in the (H, W) paint mask (IGNORE
+    = unpainted). Pixel y lies in the cells from (y·h)//H to ((y+1)·h−1)//H — the cells an area resize
+    would give a share of it — so only the painted pixels are visited: a few strokes on a 24-Mpx photo
+    cost milliseconds, where resizing a full-resolution mask per class cost 0.18 s."""
+    (H, W), (h, w) = painted.shape, grid_hw
+    mask = painted != IGNORE
+    rows = np.flatnonzero(mask.any(1))  # strokes touch few rows: nonzero over all 24 M pixels costs 0.1 s
+    sub_y, xs = np.nonzero(mask[rows])
+    ys = rows[sub_y]
+    values = painted[ys, xs]
+    out = {}
+    for c in np.unique(values):
+        y, x = ys[values == c].astype(np.int64), xs[values == c].astype(np.int64)
+        here = np.zeros((h, w), dtype=bool)
+        for cy in ((y * h) // H, ((y + 1) * h - 1) // H):
+            for cx in ((x * w) // W, ((x + 1) * w - 1) // W):
+                here[cy, cx] = True
+        out[int(c)] = here
     return out
 
 

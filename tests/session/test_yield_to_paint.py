@@ -53,3 +53,28 @@ def test_an_object_painted_on_background_cells_drops_those_cells_only():
     lab = _prior()
     out = yield_to_paint(lab, _paint([(0, 0, 2), (5, 2, 1)]))
     assert out[0, 0] == IGNORE and out[5, 2] == IGNORE and (out != lab).sum() == 2
+
+
+def test_painted_cells_are_the_cells_an_area_resize_gives_a_share_of_the_paint():
+    """The painted pixels' own cells equal the reference — a full-resolution mask per class, area-resized
+    to the grid, > 0 — on grids that divide the photo unevenly, dots to strokes. (A grid finer than the
+    photo, which no backbone makes, takes the cells each pixel's span covers; OpenCV's area resize turns
+    bilinear there and shares a pixel with its neighbours' cells too.)"""
+    import cv2
+
+    from core.session.prior import painted_cells
+
+    rng = np.random.default_rng(0)
+    for (H, W), (h, w) in (((97, 131), (7, 10)), ((60, 80), (6, 8)), ((37, 29), (37, 29)), ((518, 389), (37, 28))):
+        painted = np.full((H, W), IGNORE, np.uint8)
+        for _ in range(6):
+            y, x = rng.integers(0, H), rng.integers(0, W)
+            painted[y:y + rng.integers(1, 6), x:x + rng.integers(1, 9)] = rng.integers(0, 4)
+        got = painted_cells(painted, (h, w))
+        for c in range(4):
+            ref = cv2.resize((painted == c).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0
+            assert np.array_equal(got.get(c, np.zeros((h, w), bool)), ref), ((H, W), (h, w), c)
+    assert painted_cells(np.full((9, 9), IGNORE, np.uint8), (3, 3)) == {}
+    one = np.full((2, 2), IGNORE, np.uint8)
+    one[1, 0] = 5
+    assert np.argwhere(painted_cells(one, (4, 4))[5]).tolist() == [[2, 0], [2, 1], [3, 0], [3, 1]]
