@@ -10,11 +10,12 @@ an ImageNet class or lies above one, the name maps to every ImageNet class under
 other physical thing ("kite" the toy, "mouse" the rodent, "cup" the vessel), WordNet says the
 ImageNet classes sharing the word are something else, and the name gets no WordNet link (the caller
 falls back to word vectors) — unless the name is one of the COCO detector's labels as typed, which
-means the detector's class to both models ("mouse": the computer mouse; ``linked_synsets``). A living thing none of whose senses is in ImageNet's hierarchy reaches
-the nearest kind above it ("puppy" → every dog, "pony" → horse, "woman" → person), and a word that is
-exactly an ImageNet class is not read as a figurative person ("tiger", "boxer", "printer"), and where
-WordNet ranks no sense by frequency, the ImageNet sense goes first ("cucumber": the vegetable, not
-the plant; "kite" stays the toy COCO knows): all settled when the table is built, by
+means the detector's class to both models ("mouse": the computer mouse; ``linked_synsets``). A living
+thing none of whose senses is in ImageNet's hierarchy reaches the nearest kind above it ("puppy" →
+every dog, "pony" → horse, "woman" → person), and a word that is exactly an ImageNet class is not read
+as a figurative person ("tiger", "boxer", "printer"), and where WordNet ranks no sense by frequency,
+the ImageNet sense goes first ("cucumber": the vegetable, not the plant; "kite" stays the toy COCO
+knows): all settled when the table is built, by
 ``resources/default_model/build_wordnet_table.py``.
 """
 from __future__ import annotations
