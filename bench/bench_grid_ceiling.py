@@ -35,10 +35,9 @@ def grid_logits_of_truth(gt, grid_hw: tuple, num_classes: int):
     from core.constants import IGNORE
 
     h, w = grid_hw
-    labelled = (gt != IGNORE).astype(np.float32)
-    shares = [cv2.resize(((gt == c) & (gt != IGNORE)).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-              for c in range(num_classes)]
-    total = cv2.resize(labelled, (w, h), interpolation=cv2.INTER_AREA)
+    shares = [cv2.resize((gt == c).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+              for c in range(num_classes)]  # c < num_classes ≤ IGNORE: unlabelled pixels are in no share
+    total = cv2.resize((gt != IGNORE).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     frac = np.stack(shares) / np.maximum(total, 1e-6)[None]
     return torch.from_numpy(np.log(frac + 1e-3).astype(np.float32))
 

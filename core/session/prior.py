@@ -337,7 +337,8 @@ def painted_cells(painted: np.ndarray, grid_hw: tuple) -> dict:
     values = painted[ys, xs]
     out = {}
     for c in np.unique(values):
-        y, x = ys[values == c].astype(np.int64), xs[values == c].astype(np.int64)
+        sel = values == c
+        y, x = ys[sel].astype(np.int64), xs[sel].astype(np.int64)
         here = np.zeros((h, w), dtype=bool)
         for cy in ((y * h) // H, ((y + 1) * h - 1) // H):
             for cx in ((x * w) // W, ((x + 1) * w - 1) // W):
