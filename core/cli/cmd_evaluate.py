@@ -70,6 +70,9 @@ def _print_default(result: dict) -> None:
               f"of {zero['present_pairs']} (photo, class) pairs ({_pct(zero.get('found_clear')).strip()} % of the "
               f"{zero.get('clear_pairs')} clearly in the photo, >= 32 x 32 px); an absent class under 2 % of the photo in "
               f"{_pct(zero['clean_rate']).strip()} % of {zero['absent_pairs']}")
+        if zero.get("missed"):
+            print("not found: " + ", ".join(f"{m['class']} in {m['image']} ({100 * m['recall']:.0f} %)"
+                                            for m in zero["missed"]))
     absent = result.get("unseen_absent", {})
     if absent.get("presence"):  # the same, with everyday names no photo holds typed too
         spilled = {n: k for n, k in absent.get("absent_names", {}).items() if k}

@@ -70,27 +70,43 @@ ABSENT_SHARE = 0.02
 CLEAR_PIXELS = 32 * 32
 
 
-def presence_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], num_classes: int) -> dict:
+def presence_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], num_classes: int,
+                    images: Sequence[str] | None = None, classes: Sequence[str] | None = None) -> dict:
     """Per (photo, typed class) pair: found rate over the present pairs (and over those clearly in the
-    photo, ``CLEAR_PIXELS``), clean rate over the absent ones."""
+    photo, ``CLEAR_PIXELS``), clean rate over the absent ones. With ``images`` and ``classes`` (names)
+    the failing pairs are listed too — ``missed`` (present, recall under ``FOUND_RECALL``) and
+    ``leaked`` (absent, over ``ABSENT_SHARE`` of the photo) — because a rate says how many pairs fail
+    but not which photo to look at."""
     found = present = clean = absent = clear = found_clear = 0
-    for pred, gt in zip(preds, gts):
+    named = images is not None and classes is not None
+    missed, leaked = [], []
+    for k, (pred, gt) in enumerate(zip(preds, gts)):
         valid = gt != IGNORE
         for c in range(1, num_classes):
             truth = (gt == c) & valid
+            where = {"image": images[k], "class": classes[c]} if named else {}
             if truth.any():
-                hit = bool((pred[truth] == c).mean() >= FOUND_RECALL)
+                recall = float((pred[truth] == c).mean())
+                hit = recall >= FOUND_RECALL
                 present += 1
                 found += hit
                 if truth.sum() >= CLEAR_PIXELS:
                     clear += 1
                     found_clear += hit
+                if where and not hit:
+                    missed.append({**where, "recall": round(recall, 3), "pixels": int(truth.sum())})
             else:
                 absent += 1
-                clean += bool((pred == c).mean() < ABSENT_SHARE)
-    return {"present_pairs": present, "found_rate": found / present if present else float("nan"),
-            "clear_pairs": clear, "found_clear": found_clear / clear if clear else float("nan"),
-            "absent_pairs": absent, "clean_rate": clean / absent if absent else float("nan")}
+                share = float((pred == c).mean())
+                clean += share < ABSENT_SHARE
+                if where and share >= ABSENT_SHARE:
+                    leaked.append({**where, "share": round(share, 3)})
+    out = {"present_pairs": present, "found_rate": found / present if present else float("nan"),
+           "clear_pairs": clear, "found_clear": found_clear / clear if clear else float("nan"),
+           "absent_pairs": absent, "clean_rate": clean / absent if absent else float("nan")}
+    if named:
+        out.update(missed=missed, leaked=leaked)
+    return out
 
 
 def name_sources(names: Sequence[str]) -> dict[str, str]:
@@ -259,7 +275,8 @@ def evaluate_default(
             for pred, (_, gt) in zip(preds, gts):
                 cm.update(pred, gt)
             finish(setting, cm, [0], list(range(1, len(classes))), time.perf_counter() - t0)
-            results[setting]["presence"] = presence_scores(preds, [gt for _, gt in gts], len(classes))
+            results[setting]["presence"] = presence_scores(preds, [gt for _, gt in gts], len(classes),
+                                                            [p.stem for p, _ in gts], classes)
         elif setting == "conse_direct":
             session.config = base_cfg
             for path, gt in gts:
@@ -299,7 +316,8 @@ def _evaluate_absent(session, config, classes, gts, results, finish, t0) -> None
     finish("unseen_absent", cm, [0], list(range(1, len(classes))), time.perf_counter() - t0)
     part = [v for v in results["unseen_absent"]["per_class"].values() if not np.isnan(v)]
     results["unseen_absent"]["miou"] = float(np.mean(part))  # over the part's classes, not the distractors
-    results["unseen_absent"]["presence"] = presence_scores(preds, [gt for _, gt in gts], len(classes) + len(extra))
+    results["unseen_absent"]["presence"] = presence_scores(preds, [gt for _, gt in gts], len(classes) + len(extra),
+                                                           [p.stem for p, _ in gts], [*classes, *extra])
     results["unseen_absent"]["absent_names"] = {
         name: sum(float((pred == len(classes) + j).mean()) >= ABSENT_SHARE for pred in preds)
         for j, name in enumerate(extra)}

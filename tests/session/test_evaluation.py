@@ -61,6 +61,26 @@ def test_presence_scores_count_found_and_clean_pairs():
     assert (got["found_rate"], got["clean_rate"], got["clear_pairs"]) == (0.0, 0.0, 0)
 
 
+def test_presence_scores_name_the_failing_pairs():
+    """With photo and class names, the missed present pairs and the leaking absent ones are listed."""
+    import numpy as np
+
+    from core.session.evaluation import presence_scores
+
+    gt = np.zeros((10, 10), np.uint8)
+    gt[:5] = 1
+    gt[5:, :5] = 2
+    pred = np.zeros_like(gt)
+    pred[:1] = 1  # 10 of 50 class-1 pixels: 20 % → missed
+    pred[5:, :5] = 2  # class 2 found
+    pred[9, 5:] = 3  # absent class 3 on 5 % → leaked
+    got = presence_scores([pred, gt], [gt, gt], 4, ["street", "same"], ["background", "car", "dog", "cat"])
+    assert got["missed"] == [{"image": "street", "class": "car", "recall": 0.2, "pixels": 50}]
+    assert got["leaked"] == [{"image": "street", "class": "cat", "share": 0.05}]
+    assert (got["present_pairs"], got["found_rate"], got["absent_pairs"], got["clean_rate"]) == (4, 0.75, 2, 0.5)
+    assert "missed" not in presence_scores([pred], [gt], 4)
+
+
 def test_found_rate_of_pairs_clearly_in_the_photo():
     """A class of 32 x 32 px or more counts among the clear pairs; a smaller one only among all."""
     import numpy as np
