@@ -89,51 +89,15 @@ def train_classifier(
         raise UserError(f"unknown classifier solver {config.solver!r}: choose one of {', '.join(SOLVERS)}")
     if cancel is not None and cancel.is_set():
         raise CancelledError("classifier training cancelled")
-    if features.dim() != 2 or labels.dim() != 1 or features.shape[0] != labels.shape[0]:
-        raise ValueError(f"features (N,F) and labels (N,) expected, got {tuple(features.shape)}, {tuple(labels.shape)}")
-    device = features.device
-    labels = labels.to(device=device, dtype=torch.long)
-    keep = (labels != IGNORE) & (labels >= 0) & (labels < num_classes)
-    if not bool(keep.any()):
-        raise UserError("no labelled features to train the classifier on: label some pixels first")
-    gen = torch.Generator(device=device)
+    gen = torch.Generator(device=features.device)
     gen.manual_seed(int(config.seed))
-    x_all = features[keep]
-    y_all = labels[keep]
-    sel = capped_subsample(y_all, config.max_per_class, gen)
-    x = x_all[sel].float()
-    y = y_all[sel]
-
+    x, y = _training_rows(features, labels, num_classes, config, gen)
     mean = x.mean(0)
     std = x.std(0, unbiased=False).clamp_min(1e-3)
-    xs = (x - mean) / std
-    row_w = _row_weights(y, num_classes, config, upweight)
-    dim = x.shape[1]
     theta0 = _start(init, mean, std, num_classes)
     anchor = float(config.anchor) if init is not None else 0.0
-    anchor_theta = theta0.clone()
-    onehot = F.one_hot(y, num_classes).float()
-    wd = float(config.weight_decay)
-
-    def loss_and_grad(theta: Tensor, rows: Tensor | None = None) -> tuple[float, Tensor]:
-        """Weighted cross-entropy + L2 (+ the anchor's pull) (over ``rows`` only, rescaled to the whole set:
-        the mini-batch estimate), with its analytic gradient (no autograd graph needed)."""
-        if rows is None:
-            xb, ob, rw = xs, onehot, row_w
-        else:
-            xb, ob, rw = xs[rows], onehot[rows], row_w[rows] * (len(y) / len(rows))
-        w = theta[: num_classes * dim].view(num_classes, dim)
-        b = theta[num_classes * dim:]
-        logp = torch.log_softmax(torch.addmm(b, xb, w.t()), dim=1)
-        loss = -(rw * (logp * ob).sum(1)).sum() + 0.5 * wd * (w * w).sum()
-        d_logits = (logp.exp() - ob) * rw[:, None]
-        grad = torch.cat([(d_logits.t() @ xb + wd * w).reshape(-1), d_logits.sum(0)])
-        if anchor > 0:
-            pull = theta - anchor_theta
-            loss = loss + 0.5 * anchor * (pull * pull).sum()
-            grad = grad + anchor * pull
-        return float(loss), grad
-
+    loss_and_grad = _objective((x - mean) / std, y, _row_weights(y, num_classes, config, upweight), num_classes,
+                               float(config.weight_decay), anchor, theta0.clone())
     total = config.max_iter if config.solver == "lbfgs" else config.sgd_epochs
 
     def on_iter(it: int, loss: float) -> None:
@@ -151,10 +115,58 @@ def train_classifier(
     log.debug("classifier fit (%s): %d rows, %d iterations, final loss %.5f", config.solver, x.shape[0], iters, loss)
     if progress is not None:
         progress(1.0, "classifier fit done")
+    return _to_linear(theta, mean, std, num_classes)
+
+
+def _training_rows(features: Tensor, labels: Tensor, num_classes: int, config: ClassifierTrainConfig,
+                   gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """The rows the fit reads: labelled ones (255 and out-of-range labels dropped), at most
+    ``config.max_per_class`` of each class (seeded); float features, long labels."""
+    if features.dim() != 2 or labels.dim() != 1 or features.shape[0] != labels.shape[0]:
+        raise ValueError(f"features (N,F) and labels (N,) expected, got {tuple(features.shape)}, {tuple(labels.shape)}")
+    labels = labels.to(device=features.device, dtype=torch.long)
+    keep = (labels != IGNORE) & (labels >= 0) & (labels < num_classes)
+    if not bool(keep.any()):
+        raise UserError("no labelled features to train the classifier on: label some pixels first")
+    x_all, y_all = features[keep], labels[keep]
+    sel = capped_subsample(y_all, config.max_per_class, gen)
+    return x_all[sel].float(), y_all[sel]
+
+
+def _objective(xs: Tensor, y: Tensor, row_w: Tensor, num_classes: int, wd: float, anchor: float,
+               anchor_theta: Tensor):
+    """``loss_and_grad(theta, rows=None) -> (loss, grad)`` on standardised rows ``xs``: weighted
+    cross-entropy + L2 (+ the anchor's pull towards ``anchor_theta``), over ``rows`` only when given,
+    rescaled to the whole set (the mini-batch estimate), with its analytic gradient (no autograd graph)."""
+    dim = xs.shape[1]
+    onehot = F.one_hot(y, num_classes).float()
+
+    def loss_and_grad(theta: Tensor, rows: Tensor | None = None) -> tuple[float, Tensor]:
+        if rows is None:
+            xb, ob, rw = xs, onehot, row_w
+        else:
+            xb, ob, rw = xs[rows], onehot[rows], row_w[rows] * (len(y) / len(rows))
+        w = theta[: num_classes * dim].view(num_classes, dim)
+        b = theta[num_classes * dim:]
+        logp = torch.log_softmax(torch.addmm(b, xb, w.t()), dim=1)
+        loss = -(rw * (logp * ob).sum(1)).sum() + 0.5 * wd * (w * w).sum()
+        d_logits = (logp.exp() - ob) * rw[:, None]
+        grad = torch.cat([(d_logits.t() @ xb + wd * w).reshape(-1), d_logits.sum(0)])
+        if anchor > 0:
+            pull = theta - anchor_theta
+            loss = loss + 0.5 * anchor * (pull * pull).sum()
+            grad = grad + anchor * pull
+        return float(loss), grad
+
+    return loss_and_grad
+
+
+def _to_linear(theta: Tensor, mean: Tensor, std: Tensor, num_classes: int) -> nn.Linear:
+    """The fitted parameters (standardised space, flat) as an ``nn.Linear`` on raw features."""
+    dim = mean.shape[0]
     w = theta[: num_classes * dim].view(num_classes, dim)
     b = theta[num_classes * dim:]
-
-    out = nn.Linear(dim, num_classes).to(device)
+    out = nn.Linear(dim, num_classes).to(mean.device)
     with torch.no_grad():
         w_raw = w / std
         out.weight.copy_(w_raw)
