@@ -58,6 +58,9 @@ ABSENT_NAMES = ("dog", "horse", "sheep", "cow", "bird", "giraffe", "car", "bus",
                 "train", "laptop", "pizza", "toilet")
 #: Where a typed name's zero-label knowledge comes from (``name_sources``), in report order.
 SOURCES = ("imagenet", "imagenet+coco", "coco", "gmmn")
+#: The settings with no labels at all, each evaluated from scratch by ``_evaluate_zero_label``.
+ZERO_LABEL_SETTINGS = ("unseen", "self_train", "unseen_no_gmmn", "unseen_no_detector", "unseen_no_imagenet",
+                       "unseen_partial", "unseen_partial_no_gmmn")
 
 
 #: Issue 11's per-(photo, name) criteria: a present class is found when this share of its pixels is
@@ -198,11 +201,9 @@ def evaluate_default(
     progress=None,
 ) -> dict:
     """Scores of the default model on a labelled folder: ``{setting: {"per_class": {...}, "seen_miou", ...}}``."""
-    from dataclasses import replace
-
     from core.atomic import atomic_write_text
     from core.metrics import ConfusionMatrix
-    from core.session import PriorConfig, Session, SessionConfig
+    from core.session import Session, SessionConfig
 
     classes, gts = load_labelled_folder(dataset_or_folder)
     unknown = [n for n in unseen_names if n not in classes]
@@ -233,47 +234,12 @@ def evaluate_default(
         t0 = time.perf_counter()
         cm = ConfusionMatrix(len(classes))
         if setting in ("seen", "seen_objects", "seen_gmmn_only"):
-            session.config = base_cfg if setting != "seen_gmmn_only" else replace(base_cfg, prior=PriorConfig(enabled=False))
-            unseen_union: set = set()
-            for i, (path, gt) in enumerate(gts):
-                session.clear_labels()
-                for j, (other, mask) in enumerate(gts):
-                    if j != i:
-                        m = mask.copy()
-                        for u in unseen_ids_fixed:
-                            m[m == u] = 255
-                        if setting == "seen_objects":
-                            m[m == 0] = 255
-                        session.add_labels(other, m, source="eval")
-                session.forget_fit()  # each fold fits from scratch: no fold depends on the one before
-                status = session.class_status()
-                unseen_union.update(s.index for s in status if not s.seen)
-                cm.update(session.predict(path).labels, gt)
-            seen_ids = [i for i in range(len(classes)) if i not in unseen_union]
-            finish(setting, cm, seen_ids, sorted(unseen_union), time.perf_counter() - t0)
+            seen_ids, unseen_ids = _evaluate_seen(session, base_cfg, setting, gts, unseen_ids_fixed, cm)
+            finish(setting, cm, seen_ids, unseen_ids, time.perf_counter() - t0)
         elif setting == "unseen_absent":
             _evaluate_absent(session, base_cfg, classes, gts, results, finish, t0)
-        elif setting in ("unseen", "self_train", "unseen_no_gmmn", "unseen_no_detector", "unseen_no_imagenet",
-                         "unseen_partial", "unseen_partial_no_gmmn"):
-            cfg = base_cfg
-            if setting == "unseen_no_detector":
-                cfg = replace(cfg, prior=replace(cfg.prior, detector=False))
-            if setting == "unseen_no_imagenet":
-                cfg = replace(cfg, prior=replace(cfg.prior, imagenet=False))
-            if setting.startswith("unseen_partial"):
-                cfg = replace(cfg, prior_skip=tuple(classes[2::2]))
-                results["prior_skipped"] = list(classes[2::2])
-            if setting.endswith("no_gmmn"):
-                cfg = replace(cfg, gmmn_file=None)
-            session.config = cfg
-            session.clear_labels()
-            session._pseudo.clear()
-            session.forget_fit()  # from scratch: no setting depends on the one evaluated before it
-            if setting == "self_train":
-                session.self_train()
-            preds = [session.predict(path).labels for path, _ in gts]
-            for pred, (_, gt) in zip(preds, gts):
-                cm.update(pred, gt)
+        elif setting in ZERO_LABEL_SETTINGS:
+            preds = _evaluate_zero_label(session, base_cfg, setting, classes, gts, results, cm)
             finish(setting, cm, [0], list(range(1, len(classes))), time.perf_counter() - t0)
             results[setting]["presence"] = presence_scores(preds, [gt for _, gt in gts], len(classes),
                                                             [p.stem for p, _ in gts], classes)
@@ -290,6 +256,58 @@ def evaluate_default(
     if json_path is not None:
         atomic_write_text(json_path, json.dumps(results, indent=1, default=float))
     return results
+
+
+def _evaluate_seen(session, base_cfg, setting, gts, unseen_ids, cm) -> tuple[list, list]:
+    """The leave-one-image-out settings (``seen``, ``seen_objects``, ``seen_gmmn_only``): each photo is
+    predicted from the other photos' labels, less ``unseen_ids`` (and less their background for
+    ``seen_objects``), into ``cm``; returns (seen class ids, ids unseen in some fold)."""
+    from dataclasses import replace
+
+    from core.session import PriorConfig
+
+    session.config = base_cfg if setting != "seen_gmmn_only" else replace(base_cfg, prior=PriorConfig(enabled=False))
+    unseen_union: set = set()
+    for i, (path, gt) in enumerate(gts):
+        session.clear_labels()
+        for j, (other, mask) in enumerate(gts):
+            if j != i:
+                m = mask.copy()
+                for u in unseen_ids:
+                    m[m == u] = 255
+                if setting == "seen_objects":
+                    m[m == 0] = 255
+                session.add_labels(other, m, source="eval")
+        session.forget_fit()  # each fold fits from scratch: no fold depends on the one before
+        unseen_union.update(s.index for s in session.class_status() if not s.seen)
+        cm.update(session.predict(path).labels, gt)
+    return [i for i in range(cm.num_classes) if i not in unseen_union], sorted(unseen_union)
+
+
+def _evaluate_zero_label(session, base_cfg, setting, classes, gts, results, cm) -> list:
+    """One zero-label setting (``ZERO_LABEL_SETTINGS``) from scratch into ``cm``; returns the predictions."""
+    from dataclasses import replace
+
+    cfg = base_cfg
+    if setting == "unseen_no_detector":
+        cfg = replace(cfg, prior=replace(cfg.prior, detector=False))
+    if setting == "unseen_no_imagenet":
+        cfg = replace(cfg, prior=replace(cfg.prior, imagenet=False))
+    if setting.startswith("unseen_partial"):
+        cfg = replace(cfg, prior_skip=tuple(classes[2::2]))
+        results["prior_skipped"] = list(classes[2::2])
+    if setting.endswith("no_gmmn"):
+        cfg = replace(cfg, gmmn_file=None)
+    session.config = cfg
+    session.clear_labels()
+    session._pseudo.clear()
+    session.forget_fit()  # from scratch: no setting depends on the one evaluated before it
+    if setting == "self_train":
+        session.self_train()
+    preds = [session.predict(path).labels for path, _ in gts]
+    for pred, (_, gt) in zip(preds, gts):
+        cm.update(pred, gt)
+    return preds
 
 
 def _evaluate_absent(session, config, classes, gts, results, finish, t0) -> None:
