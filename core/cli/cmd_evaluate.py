@@ -30,6 +30,11 @@ def register(subparsers) -> None:
     p.add_argument("--arch", choices=ARCHS, default=None,
                    help="refuse a checkpoint of another network (default: whatever --model holds)")
     p.add_argument("--json", default=None, help="also write the scores as JSON")
+    p.add_argument("--settings", default=None,
+                   help="default model: comma-separated settings to run (default: all; 'unseen' alone is "
+                        "the zero-label check, a minute instead of half an hour)")
+    p.add_argument("--part", default=None, choices=("tuning", "tuning-extra", "held-out"),
+                   help="default model without --root: score this part only (default: every fetched part)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -81,23 +86,45 @@ def _print_default(result: dict) -> None:
               + ("; over 2 %: " + ", ".join(f"{n} on {k}" for n, k in spilled.items()) if spilled else ""))
 
 
-def _default_parts(root) -> list:
+def _default_parts(root, only: str | None = None) -> list:
     """(part name, folder) to evaluate: ``--root``, or the shipped tuning part, then the second tuning part
-    and the held-out part where they are fetched."""
+    and the held-out part where they are fetched; ``only``: that part alone (an error when not fetched)."""
     from pathlib import Path
 
+    from core.errors import UserError
     from core.session.evaluation import DEFAULT_EVAL, HELDOUT_EVAL, TUNING_EXTRA
 
     if root:
+        if only:
+            raise UserError("--part chooses one of the shipped evaluation parts: drop it with --root")
         return [(Path(root).name, Path(root))]
-    parts = [("tuning", DEFAULT_EVAL)]
+    parts = [] if only not in (None, "tuning") else [("tuning", DEFAULT_EVAL)]
     for name, folder, script in (("tuning-extra", TUNING_EXTRA, "fetch_tuning.py"),
                                  ("held-out", HELDOUT_EVAL, "fetch_heldout.py")):
+        if only not in (None, name):
+            continue
         if (folder / "class_names.txt").is_file():
             parts.append((name, folder))
+        elif only:
+            raise UserError(f"the {name} part is not fetched ({folder}): python resources/eval/{script}")
         else:
             print(f"{name} part not fetched ({folder}): python resources/eval/{script}")
     return parts
+
+
+def _settings(text: str | None) -> tuple:
+    """``--settings`` as a tuple of ``evaluation.SETTINGS`` (all of them when not given)."""
+    from core.errors import UserError
+    from core.session.evaluation import SETTINGS
+
+    if text is None:
+        return SETTINGS
+    chosen = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in chosen if s not in SETTINGS]
+    if unknown or not chosen:
+        what = f"unknown evaluation setting {unknown[0]!r}" if unknown else "--settings is empty"
+        raise UserError(f"{what}; choose from {', '.join(SETTINGS)}")
+    return chosen
 
 
 def run(args) -> int:
@@ -121,11 +148,12 @@ def run(args) -> int:
             raise UserError(f"--model default evaluates a labelled folder (--root, default resources/eval), "
                             f"not --dataset {args.dataset}: train a checkpoint with `zs3 train` for that")
         unseen = [n.strip() for n in (args.unseen or "").split(",") if n.strip()]
-        parts = _default_parts(args.root)
+        settings = _settings(args.settings)
+        parts = _default_parts(args.root, args.part)
         results = {}
         for part, folder in parts:
             print(f"== {part}: {folder}")
-            results[part] = evaluate_default(folder, unseen, device=args.device, model=args.model)
+            results[part] = evaluate_default(folder, unseen, device=args.device, model=args.model, settings=settings)
             _print_default(results[part])
         if args.json:  # --root: that folder's result; otherwise one result per part
             payload = results[parts[0][0]] if args.root else results
@@ -142,6 +170,9 @@ def run(args) -> int:
 
     if not args.dataset or not args.root:
         raise UserError("--dataset and --root are required to evaluate a checkpoint")
+    if args.settings or args.part:
+        raise UserError(f"--{'settings' if args.settings else 'part'} is for --model default: a checkpoint is "
+                        "scored on --dataset with its own seen / unseen split")
     ck = load_checkpoint(args.model)
     steps_io.check_arch(ck, args.model, args.arch)
     kw = {"sbd_root": args.sbd_root} if args.dataset == "voc_aug" and args.sbd_root else {}

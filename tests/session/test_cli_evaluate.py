@@ -80,3 +80,36 @@ def test_cli_evaluate_default_refuses_a_dataset_kind_it_cannot_use(capsys):
     code = main(["evaluate", "--model", "default", "--dataset", "voc", "--root", "nowhere"])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--dataset voc" in err
+
+
+def test_cli_evaluate_runs_only_the_settings_and_part_asked_for(tmp_path, capsys, monkeypatch, eval_pair):
+    """--settings unseen: the zero-label check alone, its missed pairs printed; --part: one shipped part."""
+    from core.cli import cmd_evaluate
+    from core.session import evaluation
+
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", "--model", "default", "--root", str(eval_pair), "--settings", "unseen,unseen",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [k for k in res if k in evaluation.SETTINGS] == ["unseen"]
+    presence = res["unseen"]["presence"]
+    assert presence["present_pairs"] == 2 and {m["class"] for m in presence["missed"]} <= {"cat", "cup"}
+    assert "zero labels: a present class found" in capsys.readouterr().out
+
+    for bad, message in ((["--settings", "unseen,sen"], "unknown evaluation setting 'sen'"),
+                         (["--settings", ","], "--settings is empty"),
+                         (["--part", "held-out"], "--part chooses one of the shipped")):
+        assert main(["evaluate", "--model", "default", "--root", str(eval_pair), *bad]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+
+    monkeypatch.setattr(evaluation, "HELDOUT_EVAL", eval_pair)
+    monkeypatch.setattr(evaluation, "TUNING_EXTRA", tmp_path / "missing")
+    assert cmd_evaluate._default_parts(None, "held-out") == [("held-out", eval_pair)]
+    assert cmd_evaluate._default_parts(None, "tuning") == [("tuning", evaluation.DEFAULT_EVAL)]
+    import pytest
+
+    from core.errors import UserError
+
+    with pytest.raises(UserError, match=r"not fetched .*fetch_tuning\.py"):
+        cmd_evaluate._default_parts(None, "tuning-extra")
