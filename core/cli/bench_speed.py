@@ -242,7 +242,7 @@ def run_speed(model: str = "default", device: str = "cpu", n_images: int = 16, r
     # SessionConfig.gmmn_per_class rows per class: the same step here, unless told otherwise.
     config = SessionConfig()
     fit_threads = config.fit_threads if dev.type == "cpu" else 0
-    from core.device import torch_threads
+    from core.device import cpu_bf16, torch_threads
 
     with torch_threads(fit_threads):
         result.update(gmmn_steps(feat_dim, embed_dim, dev, max(repeats, 5), sync, gmmn_rows or config.gmmn_per_class))
@@ -259,7 +259,8 @@ def run_speed(model: str = "default", device: str = "cpu", n_images: int = 16, r
         "machine": {"cpus": os.cpu_count(), "arch": platform.machine(), "platform": platform.platform(),
                     "python": sys.version.split()[0], "torch": torch.__version__,
                     "loadavg_1m": round(os.getloadavg()[0], 2),
-                    "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None},
+                    "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+                    "cpu_bf16": dev.type == "cpu" and cpu_bf16()},
         "targets_cpu_2_cores": CPU_TARGETS,
     })
     return result

@@ -85,8 +85,12 @@ class DinoBackbone:
         self._lock = threading.Lock()
 
     def forward_batch(self, x: torch.Tensor) -> torch.Tensor:
-        """(B,3,h,w) float 0..255 on the device → (B, feat_dim, h/14, w/14) scaled features."""
-        maps = self.net((x - self._mean) / self._std, layers=self.layers)
+        """(B,3,h,w) float 0..255 on the device → (B, feat_dim, h/14, w/14) scaled features (float32;
+        computed in bf16 on a CPU that multiplies it natively: ``core.device.backbone_autocast``)."""
+        from core.device import backbone_autocast
+
+        with backbone_autocast(self.device):
+            maps = self.net((x - self._mean) / self._std, layers=self.layers)
         return torch.cat([m.float() * s for m, s in zip(maps, self.scales)], 1)
 
     def saliency(self, feats: DenseFeatures) -> torch.Tensor | None:
