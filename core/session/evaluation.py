@@ -93,11 +93,12 @@ def presence_scores(preds: Sequence[np.ndarray], gts: Sequence[np.ndarray], num_
                 hit = recall >= FOUND_RECALL
                 present += 1
                 found += hit
-                if truth.sum() >= CLEAR_PIXELS:
+                pixels = int(truth.sum())
+                if pixels >= CLEAR_PIXELS:
                     clear += 1
                     found_clear += hit
                 if where and not hit:
-                    missed.append({**where, "recall": round(recall, 3), "pixels": int(truth.sum())})
+                    missed.append({**where, "recall": round(recall, 3), "pixels": pixels})
             else:
                 absent += 1
                 share = float((pred == c).mean())
